@@ -1,0 +1,119 @@
+"""What to answer, and with what words: updates in, prompts and reply texts out. Pure: no I/O.
+
+Telegram JSON is parsed here, once, into small dataclasses; real updates omit
+many fields, so every optional one is tolerated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TELEGRAM_TEXT_LIMIT = 4096  # in UTF-16 code units, as Telegram counts
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One incoming message that may deserve a reply."""
+
+    update_id: int
+    chat_id: int
+    chat_type: str
+    message_id: int
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Text to send to a chat, threaded to the message it answers."""
+
+    chat_id: int
+    text: str
+    reply_to_message_id: int | None
+
+
+def update_id_of(update: Any) -> int | None:
+    """The update's id, or None when the update is too malformed to carry one."""
+    if isinstance(update, dict):
+        value = update.get("update_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def parse_update(update: dict[str, Any]) -> Incoming | None:
+    """The message in an update, or None for other kinds (edits, button presses, member changes...)."""
+    update_id = update_id_of(update)
+    message = update.get("message")
+    if update_id is None or not isinstance(message, dict):
+        return None
+    chat = message.get("chat")
+    message_id = message.get("message_id")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int) or not isinstance(message_id, int):
+        return None
+    text = message.get("text")
+    return Incoming(
+        update_id=update_id,
+        chat_id=chat["id"],
+        chat_type=str(chat.get("type") or "private"),
+        message_id=message_id,
+        text=text if isinstance(text, str) else None,
+    )
+
+
+def wants_answer(incoming: Incoming) -> bool:
+    """Private text messages are answered; everything else is finished without a reply for now."""
+    return incoming.chat_type == "private" and bool(incoming.text and incoming.text.strip())
+
+
+def build_prompt(system_prompt: str, incoming: Incoming) -> list[dict[str, str]]:
+    """The chat messages sent to the model for one question."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    messages.append({"role": "user", "content": incoming.text or ""})
+    return messages
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def clean_model_text(text: str) -> str:
+    """What the user may see of the model's output: reasoning blocks removed, ends trimmed."""
+    return _THINK_BLOCK.sub("", text).strip()
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_for_telegram(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """Cut text into parts Telegram accepts, at paragraph, line, sentence, then word boundaries."""
+    parts: list[str] = []
+    rest = text.strip()
+    while utf16_len(rest) > limit:
+        head = _longest_prefix(rest, limit)
+        cut = _best_cut(head)
+        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if part:
+            parts.append(part)
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _longest_prefix(text: str, limit: int) -> str:
+    """The longest prefix within ``limit`` UTF-16 units (never splits a surrogate pair)."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
+
+
+def _best_cut(head: str) -> int:
+    for separator in ("\n\n", "\n", ". ", "! ", "? ", " "):
+        position = head.rfind(separator)
+        if position > len(head) // 4:  # a cut too near the start would leave tiny parts
+            return position + len(separator)
+    return len(head)

@@ -1,0 +1,74 @@
+"""`python -m botjob demo`: the real run code path against local stand-ins. No tokens, no network.
+
+Two people write to the bot, the batch job runs, one more message arrives,
+the job runs again; a transcript shows who asked what and what came back.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import os
+
+from . import cli
+from .sandbox import ModelSandbox, TelegramSandbox
+from .state import StateStore
+
+ALICE, BOB = 1001, 1002
+NAMES = {ALICE: "Alice", BOB: "Bob"}
+
+
+def run_demo(say: Callable[[str], None]) -> int:
+    asked: dict[tuple[int, int], str] = {}  # (chat, message_id) -> question, to show what each reply answers
+    with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as state_dir:
+        # The owner's own tokens and endpoints stay out of it: only the stand-ins are reachable.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
+        env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
+        say(f"Local Telegram stand-in at {telegram.url}, model stand-in at {model.url}; state in a temporary folder.\n")
+
+        say("While the bot sleeps, people write to it:")
+        _user_says(telegram, say, asked, ALICE, "What is the capital of France?")
+        _user_says(telegram, say, asked, BOB, "Can you suggest a name for my cat?")
+        _user_says(telegram, say, asked, ALICE, "And how many people live there?")
+
+        first = _run(telegram, env, state_dir, say, asked, "First scheduled run")
+
+        say("\nBetween runs, one more message arrives:")
+        _user_says(telegram, say, asked, BOB, "Thanks! One more: a name for a dog?")
+
+        second = _run(telegram, env, state_dir, say, asked, "Second scheduled run")
+        if first or second:
+            return first or second
+        say("\nEach question got exactly one reply, threaded to it. With real tokens: python -m botjob run")
+    return 0
+
+
+def _user_says(
+    telegram: TelegramSandbox, say: Callable[[str], None], asked: dict[tuple[int, int], str], chat_id: int, text: str
+) -> None:
+    update_id = telegram.user_says(text, chat_id=chat_id, first_name=NAMES[chat_id])
+    message = next(u["message"] for u in telegram.pending() if u["update_id"] == update_id)
+    asked[(chat_id, message["message_id"])] = text
+    say(f"  {NAMES[chat_id]}: {text}")
+
+
+def _run(
+    telegram: TelegramSandbox,
+    env: dict[str, str],
+    state_dir: str,
+    say: Callable[[str], None],
+    asked: dict[tuple[int, int], str],
+    title: str,
+) -> int:
+    store = StateStore(Path(state_dir))
+    already_sent = len(telegram.sent())
+    say(f"\n{title}: python -m botjob run — stored offset before: {store.load().offset}")
+    exit_code = cli.main(["run", "--state-dir", state_dir], env=env)
+    for sent in telegram.sent()[already_sent:]:
+        question = asked.get((sent["chat_id"], sent["reply_to_message_id"]), "?")
+        say(f"  bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {sent['text']}")
+    say(f"  exit code {exit_code}; stored offset after: {store.load().offset}")
+    return exit_code
+

@@ -1,0 +1,185 @@
+"""Replies from a language model through huggingface_hub's InferenceClient; knows nothing of Telegram.
+
+Either a hosted model routed through Hugging Face Inference Providers, or any
+OpenAI-compatible server (Inference Endpoint, TGI, vLLM, llama.cpp, the
+sandbox) given by URL. The client is imported on first use so that an idle
+run never pays for it. Every library error is translated here, once, into a
+``ModelError`` that says which failure class it belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import BotjobError, ConfigError, Failure
+
+log = logging.getLogger(__name__)
+
+TOKEN_HINT = (
+    "set HF_TOKEN to a Hugging Face token allowed to 'Make calls to Inference Providers' "
+    "(huggingface.co/settings/tokens)"
+)
+CREDITS_HINT = (
+    "the Hugging Face account's inference credits are spent: wait for the monthly reset, add credits, "
+    "or point BOTJOB_LLM_URL at your own server"
+)
+
+
+class ModelError(BotjobError):
+    """The model could not give a reply; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, kind: Failure, status: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, kind=kind, **kwargs)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """Where replies come from: a hub model id (+ provider), or an endpoint URL."""
+
+    model: str
+    provider: str = "auto"
+    base_url: str = ""
+    endpoint_model: str = ""  # name sent to an endpoint; empty = ask its /v1/models
+
+    def describe(self) -> str:
+        return f"endpoint {self.base_url}" if self.base_url else f"{self.model} via provider {self.provider}"
+
+
+class ChatModel:
+    """Answers a list of chat messages (OpenAI roles) with one text."""
+
+    def __init__(
+        self,
+        target: ModelTarget,
+        *,
+        token: str | None,
+        timeout: float = 60.0,
+        max_tokens: int = 512,
+        temperature: float | None = 0.7,
+    ) -> None:
+        if not target.base_url and not token:
+            raise ConfigError("HF_TOKEN is not set, and no BOTJOB_LLM_URL is given", hint=TOKEN_HINT)
+        self.target = target
+        self._token = token or None
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._client: Any = None
+        self._model_name: str | None = None
+
+    def reply(self, messages: list[dict[str, str]]) -> str:
+        """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
+        client = self._get_client()
+        try:
+            output = client.chat_completion(
+                messages,
+                model=self._model_name,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except Exception as error:  # the library raises several unrelated types: translate them all here
+            raise self._translate(error) from None
+        try:
+            content = output.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT) from None
+        return content or ""
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from huggingface_hub import InferenceClient
+
+            if self.target.base_url:
+                self._model_name = self.target.endpoint_model or self._discover_endpoint_model()
+                self._client = InferenceClient(base_url=self.target.base_url, token=self._token, timeout=self.timeout)
+            else:
+                self._client = InferenceClient(
+                    model=self.target.model,
+                    provider=self.target.provider,  # type: ignore[arg-type]
+                    token=self._token,
+                    timeout=self.timeout,
+                )
+        return self._client
+
+    def _discover_endpoint_model(self) -> str | None:
+        """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it."""
+        url = self.target.base_url.rstrip("/")
+        url = url + "/models" if url.endswith("/v1") else url + "/v1/models"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            answer = requests.get(url, headers=headers, timeout=(5, 10))
+            models = answer.json().get("data") if answer.ok else None
+            name = models[0]["id"] if models else None
+        except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            name = None
+        log.debug("endpoint model name: %s", name or "(not listed; the server's default)")
+        return name if isinstance(name, str) else None
+
+    def _translate(self, error: Exception) -> BotjobError:
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+        if isinstance(error, InferenceTimeoutError):
+            return ModelError(f"the model did not answer within {self.timeout:g} s", kind=Failure.TRANSIENT)
+        if isinstance(error, HfHubHTTPError) and error.response is not None:
+            return self._translate_status(error.response, getattr(error, "server_message", None))
+        if _is_transport_error(error):
+            return ModelError(f"cannot reach the model ({type(error).__name__})", kind=Failure.TRANSIENT)
+        if isinstance(error, ValueError):  # raised before any request: unknown provider, unsupported model...
+            return ConfigError(
+                f"the model settings cannot work: {error}",
+                hint="check llm.model and llm.provider in botjob.yaml",
+            )
+        return ModelError(f"unexpected model error ({type(error).__name__})", kind=Failure.TRANSIENT)
+
+    def _translate_status(self, response: Any, server_message: str | None) -> ModelError:
+        status = int(response.status_code)
+        detail = f"model answered HTTP {status}"
+        retry_after = _retry_after(response)
+        where = self.target.describe()
+        if status in (401, 403):
+            hint = TOKEN_HINT if not self.target.base_url else f"check the token that {where} expects (HF_TOKEN)"
+            return ModelError(f"{detail}: the token was refused", kind=Failure.BOT_WIDE, status=status, hint=hint)
+        if status == 402:
+            return ModelError(f"{detail}: no inference credits left", kind=Failure.BOT_WIDE, status=status, hint=CREDITS_HINT)
+        if status == 404:
+            return ModelError(
+                f"{detail}: {where} was not found",
+                kind=Failure.BOT_WIDE,
+                status=status,
+                hint="pick a model that Inference Providers serve (llm.model in botjob.yaml) or fix BOTJOB_LLM_URL",
+            )
+        if status in (408, 425, 429) or status >= 500:
+            return ModelError(detail, kind=Failure.TRANSIENT, status=status, retry_after=retry_after)
+        if status in (400, 413, 422):
+            # Logged by the caller: the server's text may quote the question, so keep only its length.
+            log.debug("model rejected the input (%d chars of server message)", len(server_message or ""))
+            return ModelError(f"{detail}: the input was rejected", kind=Failure.MESSAGE, status=status)
+        return ModelError(detail, kind=Failure.BOT_WIDE, status=status, hint=f"check the model settings for {where}")
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds to wait: a ``Retry-After`` header, or a loading model's ``estimated_time``."""
+    header = response.headers.get("retry-after")
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    try:
+        body = response.json()
+    except Exception:  # a streamed or non-JSON body
+        return None
+    estimated = body.get("estimated_time") if isinstance(body, dict) else None
+    return float(estimated) if isinstance(estimated, (int, float)) else None
+
+
+def _is_transport_error(error: Exception) -> bool:
+    """httpx2's connection errors reach us raw; match them without importing httpx2 up front."""
+    return any(cls.__module__.split(".")[0] in ("httpx2", "httpx", "httpcore") for cls in type(error).__mro__) or isinstance(
+        error, (ConnectionError, TimeoutError)
+    )

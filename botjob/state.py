@@ -1,0 +1,105 @@
+"""What the bot remembers between runs: files under state/, written atomically.
+
+Only update ids live here, never message text, names or chat ids: the
+repository (and so this folder) may be public.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+OFFSET_FILE = "offset.json"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """``offset`` is the next update_id to fetch; ``finished`` are ids above it already done."""
+
+    offset: int = 0
+    finished: frozenset[int] = field(default_factory=frozenset)
+
+    def is_finished(self, update_id: int) -> bool:
+        return update_id < self.offset or update_id in self.finished
+
+    def finish(self, update_id: int) -> Checkpoint:
+        """Record one finished update; the offset moves over every finished id in a row."""
+        if self.is_finished(update_id):
+            return self
+        return _compact(self.offset, self.finished | {update_id})
+
+    def starting_at(self, first_waiting: int) -> Checkpoint:
+        """Move up to the first update Telegram still holds: nothing below it can come again."""
+        if first_waiting <= self.offset:
+            return self
+        return _compact(first_waiting, self.finished)
+
+
+def _compact(offset: int, finished: frozenset[int]) -> Checkpoint:
+    remaining = {i for i in finished if i >= offset}
+    while offset in remaining:
+        remaining.discard(offset)
+        offset += 1
+    return Checkpoint(offset, frozenset(remaining))
+
+
+class StateStore:
+    """Reads and writes ``state/offset.json``."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def offset_path(self) -> Path:
+        return self.directory / OFFSET_FILE
+
+    def load(self) -> Checkpoint:
+        """The stored checkpoint; a missing or unreadable file starts from Telegram's own queue.
+
+        Starting from offset 0 loses nothing: Telegram still holds every
+        update that no earlier call confirmed.
+        """
+        path = self.offset_path
+        if not path.exists():
+            return Checkpoint()
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            offset = document["offset"]
+            finished = document.get("finished", [])
+            if not isinstance(offset, int) or offset < 0 or not all(isinstance(i, int) for i in finished):
+                raise ValueError("offset must be a non-negative integer, finished a list of integers")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            backup = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+            shutil.copyfile(path, backup)
+            log.warning(
+                "state file %s was unreadable (%s); kept a copy as %s and starting from Telegram's queue",
+                path, type(error).__name__, backup.name,
+            )
+            return Checkpoint()
+        return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Atomic write: a crash leaves either the old file or the new one, never half of one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        document = {"offset": checkpoint.offset}
+        if checkpoint.finished:
+            document["finished"] = sorted(checkpoint.finished)
+        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".offset-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as temp:
+                json.dump(document, temp)
+                temp.write("\n")
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, self.offset_path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise

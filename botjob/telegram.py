@@ -1,0 +1,147 @@
+"""A small Telegram Bot API client over requests; it knows nothing of language models.
+
+Every answer that is not ``ok`` becomes one exception type, ``TelegramError``,
+which carries the method, error_code, description and retry_after, and says
+which failure class it belongs to. The bot token is part of every request
+URL, so it is scrubbed from every exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from .errors import BotjobError, Failure
+from .redaction import redact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.telegram.org"
+TOKEN_HINT = "check TELEGRAM_BOT_TOKEN: copy the token again from @BotFather (/token)"
+WEBHOOK_HINT = "a webhook is set for this bot: delete it (python -m botjob check --fix, or call deleteWebhook)"
+POLLER_HINT = "another process polls this bot with getUpdates: stop it (or revoke the token in @BotFather)"
+
+# Methods whose 400/403 answers concern one chat or message, not the whole bot.
+_PER_CHAT_METHODS = {"sendmessage", "sendchataction", "setmessagereaction"}
+
+
+class TelegramError(BotjobError):
+    """A Bot API call that did not succeed (an error answer, or no answer at all)."""
+
+    def __init__(
+        self,
+        method: str,
+        error_code: int | None,
+        description: str,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        kind, hint = _classify(method, error_code, description)
+        code = f" {error_code}" if error_code is not None else ""
+        super().__init__(f"Telegram {method} failed{code}: {description}", hint=hint, kind=kind, retry_after=retry_after)
+        self.method = method
+        self.error_code = error_code
+        self.description = description
+
+
+def _classify(method: str, code: int | None, description: str) -> tuple[Failure, str | None]:
+    if code is None or code == 429 or code >= 500:
+        return Failure.TRANSIENT, None
+    if code in (401, 404):  # Telegram answers 404 to a malformed token, 401 to a revoked one
+        return Failure.BOT_WIDE, TOKEN_HINT
+    if code == 409:
+        return Failure.BOT_WIDE, WEBHOOK_HINT if "webhook" in description.lower() else POLLER_HINT
+    if code in (400, 403) and method.lower() in _PER_CHAT_METHODS:
+        return Failure.MESSAGE, None
+    return Failure.BOT_WIDE, None
+
+
+class TelegramClient:
+    """One bot, one HTTP session; every call posts its parameters as a JSON body."""
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("a bot token is required")
+        self._token = token
+        self._base = f"{api_url.rstrip('/')}/bot{token}/"
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._session = session or requests.Session()
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, read_timeout: float | None = None) -> Any:
+        """Call a Bot API method and return its ``result``, or raise ``TelegramError``."""
+        body = {k: v for k, v in (params or {}).items() if v is not None}
+        timeout = (self.connect_timeout, read_timeout if read_timeout is not None else self.timeout)
+        try:
+            response = self._session.post(self._base + method, json=body, timeout=timeout)
+        except requests.RequestException as error:
+            # The exception text holds the URL, and so the token: keep neither it nor the chain.
+            reason = redact(f"{type(error).__name__}: {error}", [self._token])
+            raise TelegramError(method, None, f"no answer from Telegram ({reason})") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "ok" not in answer:
+            raise TelegramError(method, response.status_code, f"unexpected answer (HTTP {response.status_code})")
+        if answer["ok"]:
+            return answer.get("result")
+        parameters = answer.get("parameters") or {}
+        retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        raise TelegramError(
+            method,
+            int(answer.get("error_code") or response.status_code),
+            redact(str(answer.get("description") or "no description"), [self._token]),
+            retry_after=float(retry_after) if isinstance(retry_after, (int, float)) else None,
+        )
+
+    def get_me(self) -> dict[str, Any]:
+        return self.call("getMe")
+
+    def get_updates(
+        self,
+        offset: int | None = None,
+        *,
+        limit: int = 100,
+        timeout: int = 0,
+        allowed_updates: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        params = {"offset": offset or None, "limit": limit, "timeout": timeout, "allowed_updates": allowed_updates}
+        # A long poll holds the request open for `timeout` seconds: allow for it.
+        return self.call("getUpdates", params, read_timeout=self.timeout + timeout)
+
+    def send_message(
+        self,
+        chat_id: int | str,
+        text: str,
+        *,
+        reply_to_message_id: int | None = None,
+        parse_mode: str | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode}
+        if reply_to_message_id is not None:
+            # Replies arrive minutes later: thread them, but never lose one because the question was deleted.
+            params["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}
+        return self.call("sendMessage", params)
+
+    def send_chat_action(self, chat_id: int | str, action: str = "typing") -> bool:
+        return bool(self.call("sendChatAction", {"chat_id": chat_id, "action": action}))
+
+    def get_webhook_info(self) -> dict[str, Any]:
+        return self.call("getWebhookInfo")
+
+    def delete_webhook(self, *, drop_pending_updates: bool = False) -> bool:
+        return bool(self.call("deleteWebhook", {"drop_pending_updates": drop_pending_updates}))
+
+    def close(self) -> None:
+        self._session.close()
