@@ -76,7 +76,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, required: bool = 
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        # For an unclosed quote or bracket the problem is at the end of the file; the context is where it opened.
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}", hint="fix the syntax (indentation, quotes, colons)") from None
     return parse_config(document, source=str(path))
@@ -140,7 +141,7 @@ def _check_bounds(key: str, value: object, source: str) -> None:
     if key not in _BOUNDS or not isinstance(value, (int, float)):
         return
     low, high = _BOUNDS[key]
-    if value < low or (high is not None and value > high):
+    if not (low <= value and (high is None or value <= high)):  # written so that NaN fails too
         allowed = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
         raise ConfigError(f"{source}: '{key}' must be {allowed}, not {value!r}", hint=f"fix '{key}' in {source}")
 

@@ -107,15 +107,24 @@ class ChatModel:
         return self._client
 
     def _discover_endpoint_model(self) -> str | None:
-        """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it."""
+        """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it.
+
+        A server that lists no models gets the library's placeholder name; a
+        server that cannot be reached right now is a transient failure, so a
+        blip never turns into a wrong model name.
+        """
         url = self.target.base_url.rstrip("/")
         url = url + "/models" if url.endswith("/v1") else url + "/v1/models"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
-            answer = requests.get(url, headers=headers, timeout=(5, 10))
-            models = answer.json().get("data") if answer.ok else None
-            name = models[0]["id"] if models else None
-        except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            answer = requests.get(url, headers=headers, timeout=(5, self.timeout))
+        except requests.RequestException as error:
+            raise ModelError(f"cannot reach the model ({type(error).__name__})", kind=Failure.TRANSIENT) from None
+        if answer.status_code in (408, 425, 429) or answer.status_code >= 500:
+            raise self._translate_status(answer, None)
+        try:
+            name = answer.json()["data"][0]["id"] if answer.ok else None
+        except (ValueError, KeyError, TypeError, IndexError):
             name = None
         log.debug("endpoint model name: %s", name or "(not listed; the server's default)")
         return name if isinstance(name, str) else None

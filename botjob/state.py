@@ -43,6 +43,10 @@ class Checkpoint:
         return _compact(first_waiting, self.finished)
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _compact(offset: int, finished: frozenset[int]) -> Checkpoint:
     remaining = {i for i in finished if i >= offset}
     while offset in remaining:
@@ -74,7 +78,7 @@ class StateStore:
             document = json.loads(path.read_text(encoding="utf-8"))
             offset = document["offset"]
             finished = document.get("finished", [])
-            if not isinstance(offset, int) or offset < 0 or not all(isinstance(i, int) for i in finished):
+            if not _is_id(offset) or offset < 0 or not isinstance(finished, list) or not all(map(_is_id, finished)):
                 raise ValueError("offset must be a non-negative integer, finished a list of integers")
         except (OSError, ValueError, KeyError, TypeError) as error:
             backup = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")

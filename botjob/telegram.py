@@ -82,12 +82,15 @@ class TelegramClient:
         """Call a Bot API method and return its ``result``, or raise ``TelegramError``."""
         body = {k: v for k, v in (params or {}).items() if v is not None}
         timeout = (self.connect_timeout, read_timeout if read_timeout is not None else self.timeout)
+        response, failure = None, ""
         try:
             response = self._session.post(self._base + method, json=body, timeout=timeout)
         except requests.RequestException as error:
-            # The exception text holds the URL, and so the token: keep neither it nor the chain.
-            reason = redact(f"{type(error).__name__}: {error}", [self._token])
-            raise TelegramError(method, None, f"no answer from Telegram ({reason})") from None
+            failure = redact(f"{type(error).__name__}: {error}", [self._token])
+        if response is None:
+            # Raised outside the except block: the original exception holds the URL, and so the
+            # token, and must not ride along as __context__.
+            raise TelegramError(method, None, f"no answer from Telegram ({failure})")
         try:
             answer = response.json()
         except ValueError:

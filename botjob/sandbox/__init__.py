@@ -1,0 +1,6 @@
+"""Local stand-ins for the Telegram Bot API and a model server, serving real HTTP on 127.0.0.1.
+Independent of the rest of botjob on purpose: it checks the bot from the outside."""
+from .model_server import ModelSandbox
+from .telegram_server import TelegramSandbox
+
+__all__ = ["ModelSandbox", "TelegramSandbox"]

@@ -1,0 +1,170 @@
+"""A local model server speaking the OpenAI chat-completions and TGI text-generation shapes,
+with a deterministic echo answer and scriptable faults, hangs and latency."""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from ._http import LocalServer, Request, Response, json_response
+
+MODEL_ID = "sandbox/echo"
+DEFAULT_ERRORS: dict[int, dict[str, Any]] = {
+    400: {"error": "Input validation error: rejected by sandbox"},
+    401: {"error": "Invalid credentials in Authorization header"},
+    402: {"error": "You have exceeded your monthly included credits for Inference Providers. "
+                   "Subscribe to PRO to get 20x more monthly included credits."},
+    404: {"error": "Model not found"},
+    422: {"error": "Input validation error: rejected by sandbox"},
+    429: {"error": "Too Many Requests"},
+    500: {"error": "Internal Server Error"},
+    503: {"error": "Model is currently loading", "estimated_time": 2.0},
+}
+DEFAULT_ERROR_HEADERS: dict[int, dict[str, str]] = {429: {"Retry-After": "1"}}
+
+Answer = str | Callable[[Any], str]
+
+
+class ModelSandbox(LocalServer):
+    """Serves POST /v1/chat/completions, POST / and /generate (TGI), GET /health, /info, /v1/models."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        super().__init__()
+        self.latency = latency
+        self._lock = threading.Lock()
+        self._requests: list[dict[str, Any]] = []
+        self._faults: list[Response] = []
+        self._hangs: list[float] = []
+        self._answer: Answer | None = None
+
+    # ----------------------------------------------------------------- scripting
+
+    def fail(self, status: int, times: int = 1, body: Any = None,
+             headers: dict[str, str] | None = None) -> None:
+        """The next `times` requests answer `status` with a JSON body (a realistic one by default)."""
+        if body is None:
+            body = DEFAULT_ERRORS.get(status, {"error": f"HTTP {status}"})
+        all_headers = {**DEFAULT_ERROR_HEADERS.get(status, {}), **(headers or {})}
+        with self._lock:
+            self._faults.extend(json_response(status, body, all_headers) for _ in range(times))
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        """The next `times` requests sleep `seconds` before answering."""
+        with self._lock:
+            self._hangs.extend([seconds] * times)
+
+    def reply_with(self, answer: Answer | None) -> None:
+        """Answer with this text, or with answer(messages) / answer(prompt); None restores the echo."""
+        with self._lock:
+            self._answer = answer
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._requests)
+
+    # ----------------------------------------------------------------- HTTP
+
+    def handle(self, request: Request) -> Response:
+        try:
+            body: Any = json.loads(request.body) if request.body else None
+            bad_json = False
+        except ValueError:
+            body, bad_json = None, True
+        with self._lock:
+            self._requests.append({"method": request.method, "path": request.path,
+                                   "json": body, "headers": dict(request.headers)})
+            hang = self._hangs.pop(0) if self._hangs else 0.0
+            fault = self._faults.pop(0) if self._faults else None
+        self._sleep(hang)
+        self._sleep(self.latency)
+        if fault is not None:
+            return fault
+        path = request.path.rstrip("/") or "/"
+        if request.method == "GET":
+            return self._get(path)
+        if request.method != "POST":
+            return json_response(405, {"error": "Method Not Allowed"})
+        if bad_json or not isinstance(body, dict):
+            return json_response(400, {"error": "Failed to parse the request body as JSON"})
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            return self._chat(body)
+        if path in ("/", "/generate"):
+            return self._generate(body)
+        return json_response(404, {"error": "Not Found"})
+
+    def _get(self, path: str) -> Response:
+        if path == "/health":
+            return Response(200)
+        if path == "/info":
+            return json_response(200, {"model_id": MODEL_ID, "max_input_tokens": 4096,
+                                       "max_total_tokens": 8192})
+        if path in ("/v1/models", "/models"):
+            return json_response(200, {"object": "list", "data": [
+                {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "sandbox"}]})
+        return json_response(404, {"error": "Not Found"})
+
+    def _custom_answer(self, argument: Any) -> str | None:
+        with self._lock:
+            answer = self._answer
+        if answer is None:
+            return None
+        return answer(argument) if callable(answer) else str(answer)
+
+    def _chat(self, body: dict[str, Any]) -> Response:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return json_response(422, {"error": "Input validation error: `messages` must be a non-empty list",
+                                       "error_type": "validation"})
+        if body.get("stream"):
+            return json_response(400, {"error": "Input validation error: the sandbox does not stream",
+                                       "error_type": "validation"})
+        answer = self._custom_answer(messages)
+        if answer is None:
+            last_user = next((m for m in reversed(messages)
+                              if isinstance(m, dict) and m.get("role") == "user"), {})
+            answer = f"Echo: {_content_text(last_user.get('content'))}"
+        prompt_tokens = sum(len(_content_text(m.get("content")).split())
+                            for m in messages if isinstance(m, dict))
+        completion_tokens = len(answer.split())
+        return json_response(200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or MODEL_ID,
+            "system_fingerprint": "sandbox",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
+
+    def _generate(self, body: dict[str, Any]) -> Response:
+        inputs = body.get("inputs")
+        if not isinstance(inputs, str):
+            return json_response(422, {"error": "Input validation error: `inputs` must be a string",
+                                       "error_type": "validation"})
+        if body.get("stream"):
+            return json_response(400, {"error": "Input validation error: the sandbox does not stream",
+                                       "error_type": "validation"})
+        parameters = body.get("parameters") or {}
+        answer = self._custom_answer(inputs)
+        if answer is None:
+            lines = inputs.rstrip("\n").split("\n")
+            answer = f" Echo: {lines[-1]}"
+        if parameters.get("return_full_text"):
+            answer = inputs + answer
+        return json_response(200, [{"generated_text": answer}])
+
+
+def _content_text(content: Any) -> str:
+    """Message content may be a string or a list of parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content
+                       if isinstance(part, dict) and part.get("type", "text") == "text")
+    return ""

@@ -1,0 +1,550 @@
+"""A local Telegram Bot API server that follows the documented behaviour (offsets, long polling,
+allowed_updates, webhook conflicts, sendMessage checks and error shapes) for testing a bot."""
+from __future__ import annotations
+
+import copy
+import email.parser
+import email.policy
+import json
+import re
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+from ._http import LocalServer, Request, Response, json_response
+from .markup import EntityError, UnsupportedParseMode, utf16_len, visible_text
+
+DEFAULT_TOKEN = "123456789:TEST-sandbox-token-abcdefghijklmnopqrstu"
+MAX_TEXT_LENGTH = 4096
+MAX_LONG_POLL = 50  # the real server caps timeout at 50 seconds
+MESSAGE_KINDS = {
+    "message", "edited_message", "channel_post", "edited_channel_post",
+    "business_message", "edited_business_message",
+}
+# An empty or absent allowed_updates means every kind except these.
+NOT_DEFAULT_KINDS = {"chat_member", "message_reaction", "message_reaction_count"}
+CHAT_ACTIONS = {
+    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
+    "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
+}
+
+CONFLICT_WEBHOOK = ("Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first")
+CONFLICT_OTHER = ("Conflict: terminated by other getUpdates request; "
+                  "make sure that only one bot instance is running")
+BLOCKED = "Forbidden: bot was blocked by the user"
+DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request: injected by sandbox",
+    401: "Unauthorized",
+    403: BLOCKED,
+    404: "Not Found",
+    409: CONFLICT_OTHER,
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+
+    def response(self) -> Response:
+        payload: dict[str, Any] = {"ok": False, "error_code": self.error_code,
+                                   "description": self.description}
+        if self.retry_after is not None:
+            payload["parameters"] = {"retry_after": self.retry_after}
+        return json_response(self.error_code, payload)
+
+
+def _bad(description: str) -> ApiError:
+    return ApiError(400, f"Bad Request: {description}")
+
+
+class TelegramSandbox(LocalServer):
+    """Bot API stand-in. Requests go to f"{url}/bot{token}/{method}"."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "botjob_sandbox_bot",
+                 bot_first_name: str = "Sandbox Bot") -> None:
+        super().__init__()
+        self.token = token
+        self.bot_username = bot_username
+        self.bot_first_name = bot_first_name
+        self.bot_id = int(token.split(":", 1)[0])
+        self._cond = threading.Condition()
+        self._updates: list[dict[str, Any]] = []  # unconfirmed, in update_id order
+        self._next_update_id = 500_000_001
+        self._confirmed_offset = 0
+        self._allowed_updates: set[str] | None = None
+        self._poll_generation = 0
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._next_message_id: dict[int, int] = {}
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._sent: list[dict[str, Any]] = []
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+        self._faults: dict[str, list[ApiError]] = {}
+        self._delays: dict[str, float] = {}
+        self._blocked: set[int] = set()
+        self._webhook_url = ""
+        self._commands: list[dict[str, Any]] = []
+        self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+            name.lower(): (name, fn) for name, fn in {
+                "getMe": self._get_me,
+                "getUpdates": self._get_updates,
+                "sendMessage": self._send_message,
+                "sendChatAction": self._send_chat_action,
+                "getWebhookInfo": self._get_webhook_info,
+                "setWebhook": self._set_webhook,
+                "deleteWebhook": self._delete_webhook,
+                "setMyCommands": self._set_my_commands,
+                "getMyCommands": self._get_my_commands,
+                "deleteMyCommands": self._delete_my_commands,
+                "getChat": self._get_chat,
+                "answerCallbackQuery": lambda params: True,
+            }.items()
+        }
+
+    # ----------------------------------------------------------------- scripting the users
+
+    def user_says(self, text: str, chat_id: int = 1001, user_id: int | None = None,
+                  first_name: str = "Alice", username: str | None = None,
+                  chat_type: str = "private", reply_to_message_id: int | None = None,
+                  chat_title: str | None = None) -> int:
+        """Queue a text message from a user; returns its update_id."""
+        if user_id is None:
+            user_id = chat_id if chat_type == "private" else 1001
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name,
+                                "language_code": "en"}
+        if username:
+            user["username"] = username
+        if chat_type == "private":
+            chat: dict[str, Any] = {"id": chat_id, "first_name": first_name, "type": "private"}
+            if username:
+                chat["username"] = username
+        else:
+            chat = {"id": chat_id, "title": chat_title or "Sandbox group", "type": chat_type}
+        message: dict[str, Any] = {"from": user, "chat": chat, "text": text}
+        entities = _auto_entities(text)
+        if entities:
+            message["entities"] = entities
+        with self._cond:
+            if reply_to_message_id is not None:
+                target = self._messages.get((chat_id, reply_to_message_id))
+                if target is None:
+                    raise ValueError(f"no message {reply_to_message_id} in chat {chat_id} to reply to")
+                message["reply_to_message"] = copy.deepcopy(target)
+            return self._queue("message", message)
+
+    def add_message(self, message: dict[str, Any]) -> int:
+        """Queue a raw "message" update (stickers, photos with captions ...); fills the gaps."""
+        message = copy.deepcopy(message)
+        message.setdefault("chat", {"id": 1001, "first_name": "Alice", "type": "private"})
+        if "from" not in message and message["chat"].get("type") == "private":
+            message["from"] = {"id": message["chat"]["id"], "is_bot": False,
+                               "first_name": message["chat"].get("first_name", "Alice")}
+        with self._cond:
+            return self._queue("message", message)
+
+    def add_update(self, kind: str, payload: dict[str, Any]) -> int:
+        """Queue a raw update of any kind; returns its update_id."""
+        with self._cond:
+            return self._queue(kind, copy.deepcopy(payload))
+
+    def _queue(self, kind: str, payload: dict[str, Any]) -> int:
+        # Caller holds the lock.
+        if kind in MESSAGE_KINDS and isinstance(payload.get("chat"), dict):
+            self._record_message(payload)
+        elif kind == "callback_query":
+            payload.setdefault("id", str(self._next_update_id))
+            payload.setdefault("chat_instance", "sandbox")
+            if isinstance(payload.get("message"), dict) and "chat" in payload["message"]:
+                self._record_message(payload["message"])
+        elif isinstance(payload.get("chat"), dict) and "id" in payload["chat"]:
+            self._remember_chat(payload["chat"])
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        self._updates.append({"update_id": update_id, kind: payload})
+        self._cond.notify_all()
+        return update_id
+
+    def _remember_chat(self, chat: dict[str, Any]) -> None:
+        known = self._chats.setdefault(chat["id"], {})
+        known.update(chat)
+        self._next_message_id.setdefault(chat["id"], 1)
+
+    def _record_message(self, message: dict[str, Any]) -> None:
+        """Give a message its id/date (if missing) and keep it as a valid reply target."""
+        chat_id = message["chat"]["id"]
+        self._remember_chat(message["chat"])
+        if "message_id" not in message:
+            message["message_id"] = self._next_message_id[chat_id]
+        self._next_message_id[chat_id] = max(self._next_message_id[chat_id],
+                                             message["message_id"] + 1)
+        message.setdefault("date", int(time.time()))
+        stored = copy.deepcopy(message)
+        # Like Telegram: a replied-to message never carries its own reply_to_message.
+        stored.pop("reply_to_message", None)
+        self._messages[(chat_id, message["message_id"])] = stored
+
+    # ----------------------------------------------------------------- scripting the server
+
+    def fail(self, method: str, error_code: int, description: str | None = None,
+             retry_after: int | None = None, times: int = 1) -> None:
+        """The next `times` calls of `method` answer this error (before any other check)."""
+        if error_code == 429 and retry_after is None:
+            retry_after = 1  # the real 429 always says how long to wait
+        if description is None:
+            if error_code == 429:
+                description = f"Too Many Requests: retry after {retry_after}"
+            else:
+                description = DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
+        with self._cond:
+            queue = self._faults.setdefault(method.lower(), [])
+            queue.extend(ApiError(error_code, description, retry_after) for _ in range(times))
+
+    def set_webhook(self, url: str | None = "https://example.invalid/hook") -> None:
+        """Set (or, with None/"", remove) the webhook; while set, getUpdates answers 409."""
+        with self._cond:
+            self._webhook_url = url or ""
+            self._cond.notify_all()
+
+    def block(self, chat_id: int) -> None:
+        with self._cond:
+            self._blocked.add(chat_id)
+
+    def unblock(self, chat_id: int) -> None:
+        with self._cond:
+            self._blocked.discard(chat_id)
+
+    def delay(self, method: str, seconds: float) -> None:
+        with self._cond:
+            self._delays[method.lower()] = seconds
+
+    # ----------------------------------------------------------------- inspecting
+
+    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        with self._cond:
+            return [dict(m) for m in self._sent if chat_id is None or m["chat_id"] == chat_id]
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._cond:
+            return [(method, copy.deepcopy(params)) for method, params in self._calls]
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return copy.deepcopy(self._updates)
+
+    @property
+    def confirmed_offset(self) -> int:
+        with self._cond:
+            return self._confirmed_offset
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return copy.deepcopy(self._commands)
+
+    @property
+    def webhook_url(self) -> str:
+        with self._cond:
+            return self._webhook_url
+
+    # ----------------------------------------------------------------- HTTP
+
+    def _wake_waiters(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def handle(self, request: Request) -> Response:
+        match = re.fullmatch(r"/bot([^/]+)/([^/]*)", request.path)
+        if not match:
+            return ApiError(404, "Not Found").response()
+        token, raw_method = match.groups()
+        name, handler = self._methods.get(raw_method.lower(), (raw_method, None))
+        try:
+            params, parse_error = _parse_params(request), None
+        except ApiError as error:
+            params, parse_error = {}, error
+        with self._cond:
+            self._calls.append((name, copy.deepcopy(params)))
+            delay = self._delays.get(name.lower(), 0.0)
+            faults = self._faults.get(name.lower())
+            fault = faults.pop(0) if faults else None
+        self._sleep(delay)
+        try:
+            if fault is not None:
+                raise fault
+            if token != self.token:
+                raise ApiError(401, "Unauthorized")
+            if handler is None:
+                raise ApiError(404, "Not Found")
+            if parse_error is not None:
+                raise parse_error
+            return json_response(200, {"ok": True, "result": handler(params)})
+        except ApiError as error:
+            return error.response()
+
+    # ----------------------------------------------------------------- methods
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": self.bot_first_name,
+                "username": self.bot_username}
+
+    def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**self._bot_user(), "can_join_groups": True,
+                "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = _int_param(params, "offset", 0)
+        limit = min(max(_int_param(params, "limit", 100), 1), 100)
+        timeout = min(max(_int_param(params, "timeout", 0), 0), MAX_LONG_POLL)
+        allowed = _json_param(params, "allowed_updates", list, "can't parse allowed_updates JSON array")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._webhook_url:
+                raise ApiError(409, CONFLICT_WEBHOOK)
+            if allowed is not None:
+                self._allowed_updates = set(allowed) or None
+            self._confirm(offset)
+            self._poll_generation += 1
+            generation = self._poll_generation
+            while True:
+                batch = self._deliverable(limit)
+                if batch or timeout == 0:
+                    return batch
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping.is_set():
+                    return []
+                # Short waits so that stop() and a newer poller are noticed promptly.
+                self._cond.wait(min(remaining, 0.1))
+                if self._poll_generation != generation:
+                    raise ApiError(409, CONFLICT_OTHER)
+                if self._webhook_url:
+                    raise ApiError(409, CONFLICT_WEBHOOK)
+
+    def _confirm(self, offset: int) -> None:
+        if offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            self._confirmed_offset = max(self._confirmed_offset, offset)
+        elif offset < 0:
+            self._updates = self._updates[offset:]
+            first = self._updates[0]["update_id"] if self._updates else self._next_update_id
+            self._confirmed_offset = max(self._confirmed_offset, first)
+
+    def _deliverable(self, limit: int) -> list[dict[str, Any]]:
+        def allowed(update: dict[str, Any]) -> bool:
+            kind = next(k for k in update if k != "update_id")
+            if self._allowed_updates is None:
+                return kind not in NOT_DEFAULT_KINDS
+            return kind in self._allowed_updates
+        return copy.deepcopy([u for u in self._updates if allowed(u)][:limit])
+
+    def _chat_for(self, params: dict[str, Any], *, sending: bool = True) -> dict[str, Any]:
+        raw = params.get("chat_id")
+        if raw is None or str(raw).strip() == "":
+            raise _bad("chat_id is empty")
+        chat = self._find_chat(raw)
+        if chat is None:
+            raise _bad("chat not found")
+        if sending and chat["id"] in self._blocked:
+            raise ApiError(403, BLOCKED)
+        return chat
+
+    def _find_chat(self, raw: Any) -> dict[str, Any] | None:
+        text = str(raw).strip()
+        if text.startswith("@"):
+            for chat in self._chats.values():
+                if chat.get("username", "").lower() == text[1:].lower():
+                    return chat
+            return None
+        try:
+            return self._chats.get(int(text))
+        except ValueError:
+            return None
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("chat_id") is None or str(params["chat_id"]).strip() == "":
+            raise _bad("chat_id is empty")
+        text = params.get("text")
+        text = "" if text is None else str(text)
+        if not text:
+            raise _bad("message text is empty")
+        parse_mode = params.get("parse_mode") or None
+        try:
+            shown = visible_text(text, parse_mode)
+        except UnsupportedParseMode:
+            raise _bad("unsupported parse_mode") from None
+        except EntityError as exc:
+            raise _bad(f"can't parse entities: {exc}") from None
+        reply_to, allow_without = self._reply_request(params)
+        with self._cond:
+            chat = self._chat_for(params)
+            if not shown.strip():
+                raise _bad("message text is empty")
+            if utf16_len(shown) > MAX_TEXT_LENGTH:
+                raise _bad("message is too long")
+            target = None
+            if reply_to is not None:
+                target = self._messages.get((chat["id"], reply_to))
+                if target is None and not allow_without:
+                    raise _bad("message to be replied not found")
+            message: dict[str, Any] = {
+                "message_id": self._next_message_id[chat["id"]],
+                "from": self._bot_user(),
+                "chat": copy.deepcopy(chat),
+                "date": int(time.time()),
+                "text": shown,
+            }
+            if target is not None:
+                message["reply_to_message"] = copy.deepcopy(target)
+            self._record_message(message)
+            self._sent.append({
+                "chat_id": chat["id"], "message_id": message["message_id"], "text": text,
+                "reply_to_message_id": target["message_id"] if target else None,
+                "parse_mode": parse_mode, "date": message["date"],
+            })
+            return message
+
+    def _reply_request(self, params: dict[str, Any]) -> tuple[int | None, bool]:
+        reply = _json_param(params, "reply_parameters", dict,
+                            "can't parse reply parameters JSON object")
+        if reply is not None:
+            if "message_id" not in reply:
+                raise _bad("can't parse reply parameters JSON object")
+            return int(reply["message_id"]), bool(reply.get("allow_sending_without_reply"))
+        if params.get("reply_to_message_id") not in (None, ""):
+            return (_int_param(params, "reply_to_message_id", 0),
+                    _bool_param(params, "allow_sending_without_reply"))
+        return None, False
+
+    def _send_chat_action(self, params: dict[str, Any]) -> bool:
+        with self._cond:
+            self._chat_for(params)
+        if params.get("action") not in CHAT_ACTIONS:
+            raise _bad("wrong parameter action in request")
+        return True
+
+    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            return copy.deepcopy(self._chat_for(params, sending=False))
+
+    def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            return {"url": self._webhook_url, "has_custom_certificate": False,
+                    "pending_update_count": len(self._updates)}
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url") or "")
+        if url and not url.startswith("https://"):
+            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        if _bool_param(params, "drop_pending_updates"):
+            self._drop_pending()
+        self.set_webhook(url)
+        return True
+
+    def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        if _bool_param(params, "drop_pending_updates"):
+            self._drop_pending()
+        self.set_webhook(None)
+        return True
+
+    def _drop_pending(self) -> None:
+        with self._cond:
+            self._updates.clear()
+            self._confirmed_offset = max(self._confirmed_offset, self._next_update_id)
+
+    def _set_my_commands(self, params: dict[str, Any]) -> bool:
+        commands = _json_param(params, "commands", list, "can't parse commands JSON object")
+        if commands is None:
+            raise _bad("parameter \"commands\" is required")
+        for command in commands:
+            if not isinstance(command, dict) or not re.fullmatch(
+                    r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise _bad("BOT_COMMAND_INVALID")
+        with self._cond:
+            self._commands = copy.deepcopy(commands)
+        return True
+
+    def _get_my_commands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.commands
+
+    def _delete_my_commands(self, params: dict[str, Any]) -> bool:
+        with self._cond:
+            self._commands = []
+        return True
+
+
+# --------------------------------------------------------------------- helpers
+
+def _parse_params(request: Request) -> dict[str, Any]:
+    """Merge query string and body (form, JSON or multipart) parameters."""
+    params: dict[str, Any] = dict(parse_qsl(request.query, keep_blank_values=True))
+    if not request.body:
+        return params
+    content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/json":
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise _bad("can't parse JSON object") from None
+        if not isinstance(body, dict):
+            raise _bad("can't parse JSON object")
+        params.update(body)
+    elif media_type == "multipart/form-data":
+        raw = b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body
+        parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+        for part in parsed.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name:
+                params[name] = part.get_content() if part.get_filename() is None else part.get_payload(decode=True)
+    else:
+        params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _bool_param(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(value)
+
+
+def _json_param(params: dict[str, Any], name: str, kind: type, error: str) -> Any:
+    """Form and query values arrive as JSON strings; JSON bodies carry the object itself."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _bad(error) from None
+    if not isinstance(value, kind):
+        raise _bad(error)
+    return value
+
+
+def _auto_entities(text: str) -> list[dict[str, Any]]:
+    """The bot_command and mention entities Telegram attaches to plain user text."""
+    entities = []
+    for match in re.finditer(r"(?<!\S)(/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?)|(?<![\w@])(@[A-Za-z0-9_]{5,32})", text):
+        kind = "bot_command" if match.group(1) else "mention"
+        entities.append({"offset": utf16_len(text[:match.start()]),
+                         "length": utf16_len(match.group(0)), "type": kind})
+    return entities

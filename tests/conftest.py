@@ -1,0 +1,74 @@
+"""Shared fixtures: the sandbox stand-ins over real HTTP, and jobs wired to them."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"  # before huggingface_hub is imported anywhere
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from botjob.config import Config, RunSettings
+from botjob.job import BatchJob
+from botjob.sandbox import ModelSandbox, TelegramSandbox
+from botjob.wiring import build_job
+
+FAKE_TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramSandbox]:
+    with TelegramSandbox(token=FAKE_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def model() -> Iterator[ModelSandbox]:
+    with ModelSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def env(telegram: TelegramSandbox, model: ModelSandbox) -> dict[str, str]:
+    return {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url}
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+class FakeClock:
+    """Time that moves only when the job sleeps, so retry tests take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_job(env: dict[str, str], state_dir: Path, clock: FakeClock):
+    """A job wired exactly as `python -m botjob run` wires it, against the sandboxes."""
+
+    def make(config: Config | None = None, **run_settings: object) -> BatchJob:
+        config = config or Config(run=RunSettings(**run_settings))  # type: ignore[arg-type]
+        job = build_job(config, env, state_dir)
+        job.clock, job.sleep = clock, clock.sleep
+        return job
+
+    return make
