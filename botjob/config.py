@@ -76,9 +76,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *, required: bool = 
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        # For an unclosed quote or bracket the problem is at the end of the file; the context is where it opened.
-        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
+        problem, context = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+        where = f" at line {problem.line + 1}" if problem else ""
+        if context and (not problem or context.line != problem.line):
+            # An unclosed quote or bracket is only noticed at the end of the file: say where it opened.
+            where += f" (in the part that starts at line {context.line + 1})"
         raise ConfigError(f"{path}: not valid YAML{where}", hint="fix the syntax (indentation, quotes, colons)") from None
     return parse_config(document, source=str(path))
 

@@ -33,30 +33,31 @@ class Reply:
     reply_to_message_id: int | None
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def update_id_of(update: Any) -> int | None:
     """The update's id, or None when the update is too malformed to carry one."""
-    if isinstance(update, dict):
-        value = update.get("update_id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+    value = update.get("update_id") if isinstance(update, dict) else None
+    return value if _is_id(value) else None
 
 
-def parse_update(update: dict[str, Any]) -> Incoming | None:
+def parse_update(update: Any) -> Incoming | None:
     """The message in an update, or None for other kinds (edits, button presses, member changes...)."""
     update_id = update_id_of(update)
-    message = update.get("message")
-    if update_id is None or not isinstance(message, dict):
+    message = update.get("message") if update_id is not None else None
+    if not isinstance(message, dict):
         return None
     chat = message.get("chat")
     message_id = message.get("message_id")
-    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int) or not isinstance(message_id, int):
+    if not isinstance(chat, dict) or not _is_id(chat.get("id")) or not _is_id(message_id):
         return None
     text = message.get("text")
     return Incoming(
         update_id=update_id,
         chat_id=chat["id"],
-        chat_type=str(chat.get("type") or "private"),
+        chat_type=str(chat.get("type") or "unknown"),
         message_id=message_id,
         text=text if isinstance(text, str) else None,
     )
@@ -79,7 +80,10 @@ _THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
 
 def clean_model_text(text: str) -> str:
     """What the user may see of the model's output: reasoning blocks removed, ends trimmed."""
-    return _THINK_BLOCK.sub("", text).strip()
+    text = _THINK_BLOCK.sub("", text)
+    # Some chat templates put the opening <think> in the prompt: only the closing tag comes back.
+    _, closing, after = text.rpartition("</think>")
+    return (after if closing else text).strip()
 
 
 def utf16_len(text: str) -> int:
@@ -91,7 +95,7 @@ def split_for_telegram(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]
     parts: list[str] = []
     rest = text.strip()
     while utf16_len(rest) > limit:
-        head = _longest_prefix(rest, limit)
+        head = _longest_prefix(rest, limit) or rest[0]  # a limit below one character still makes progress
         cut = _best_cut(head)
         part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
         if part:
@@ -111,9 +115,13 @@ def _longest_prefix(text: str, limit: int) -> str:
     return text
 
 
+_BOUNDARIES = (re.compile(r"\n\n"), re.compile(r"\n"), re.compile(r"[.!?…]\s"), re.compile(r"\s"))
+
+
 def _best_cut(head: str) -> int:
-    for separator in ("\n\n", "\n", ". ", "! ", "? ", " "):
-        position = head.rfind(separator)
-        if position > len(head) // 4:  # a cut too near the start would leave tiny parts
-            return position + len(separator)
+    """Where to end a part: after the last paragraph, line, sentence or word boundary in ``head``."""
+    for boundary in _BOUNDARIES:
+        ends = [match.end() for match in boundary.finditer(head)]
+        if ends and ends[-1] > len(head) // 4:  # a cut too near the start would leave tiny parts
+            return ends[-1]
     return len(head)

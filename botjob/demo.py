@@ -6,6 +6,8 @@ the job runs again; a transcript shows who asked what and what came back.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +28,8 @@ def run_demo(say: Callable[[str], None]) -> int:
         # The owner's own tokens and endpoints stay out of it: only the stand-ins are reachable.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
         env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
-        say(f"Local Telegram stand-in at {telegram.url}, model stand-in at {model.url}; state in a temporary folder.\n")
+        say(f"Local Telegram stand-in at {telegram.url}, model stand-in at {model.url}; state in a temporary folder.")
+        say("The model stand-in answers “Echo: <question>”, so each reply shows what it answers.\n")
 
         say("While the bot sleeps, people write to it:")
         _user_says(telegram, say, asked, ALICE, "What is the capital of France?")
@@ -65,10 +68,16 @@ def _run(
     store = StateStore(Path(state_dir))
     already_sent = len(telegram.sent())
     say(f"\n{title}: python -m botjob run — stored offset before: {store.load().offset}")
-    exit_code = cli.main(["run", "--state-dir", state_dir], env=env)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        exit_code = cli.main(["run", "--state-dir", state_dir], env=env)
+    say("  What the owner sees in the job's log (counts and ids, never what people wrote):")
+    for line in output.getvalue().splitlines():
+        say(f"    | {line}")
+    say("  What people see in Telegram:")
     for sent in telegram.sent()[already_sent:]:
         question = asked.get((sent["chat_id"], sent["reply_to_message_id"]), "?")
-        say(f"  bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {sent['text']}")
+        say(f"    bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {sent['text']}")
     say(f"  exit code {exit_code}; stored offset after: {store.load().offset}")
     return exit_code
 

@@ -77,52 +77,56 @@ class BatchJob:
     def run_once(self, *, dry_run: bool = False, max_updates: int | None = None) -> RunReport:
         """Drain the queue; stop early on a time budget, an update cap or a failure the next run must see."""
         checkpoint = self.store.load()
-        report = RunReport(offset_before=checkpoint.offset, dry_run=dry_run)
+        report = RunReport(offset_before=checkpoint.offset, offset_after=checkpoint.offset, dry_run=dry_run)
         cap = max_updates if max_updates is not None else self.config.run.max_updates
         self._deadline = self.clock() + self.config.run.time_budget
         try:
-            checkpoint = self._drain(checkpoint, report, cap, dry_run)
+            self._drain(checkpoint, report, cap, dry_run)
         except BotjobError as error:
             report.error = error
             report.stopped = "transient failure, the next run retries" if error.kind is Failure.TRANSIENT else "needs the owner"
-        report.offset_after = checkpoint.offset
         return report
 
-    def _drain(self, checkpoint: Checkpoint, report: RunReport, cap: int, dry_run: bool) -> Checkpoint:
+    def _drain(self, checkpoint: Checkpoint, report: RunReport, cap: int, dry_run: bool) -> None:
         while True:
             limit = PAGE_SIZE if cap <= 0 else min(PAGE_SIZE, cap - report.fetched)
             if limit <= 0:
                 report.stopped = f"reached the cap of {cap} updates"
-                return checkpoint
+                return
             if self.clock() >= self._deadline:
                 report.stopped = "time budget used up"
-                return checkpoint
+                return
             updates = self._retrying(
                 "getUpdates",
                 lambda: self.bot.get_updates(
                     checkpoint.offset, limit=limit, timeout=0, allowed_updates=ALLOWED_UPDATES
                 ),
             )
-            ids = sorted(i for i in map(conversation.update_id_of, updates or []) if i is not None)
-            if not ids:
-                return checkpoint
-            checkpoint = checkpoint.starting_at(ids[0])
-            for update in sorted(updates, key=lambda u: conversation.update_id_of(u) or -1):
-                update_id = conversation.update_id_of(update)
-                if update_id is None or checkpoint.is_finished(update_id):
-                    continue
+            page = {i: u for u in updates or [] if (i := conversation.update_id_of(u)) is not None}
+            if not page:
+                return
+            fetched_up_to = max(page)
+            waiting = sorted(i for i in page if not checkpoint.is_finished(i))
+            if not waiting and not dry_run:  # a page answered in an earlier run: just move past it
+                checkpoint = self._checkpoint(checkpoint.finish(fetched_up_to, still_waiting=(), fetched_up_to=fetched_up_to), report)
+            while waiting:
                 if self.clock() >= self._deadline:
                     report.stopped = "time budget used up"
-                    return checkpoint
+                    return
+                update_id = waiting.pop(0)
                 report.fetched += 1
-                self._handle(update, report, dry_run)
+                self._handle(page[update_id], report, dry_run)
                 if not dry_run:
-                    checkpoint = checkpoint.finish(update_id)
-                    self.store.save(checkpoint)
+                    checkpoint = self._checkpoint(checkpoint.finish(update_id, still_waiting=waiting, fetched_up_to=fetched_up_to), report)
             if dry_run:
                 # Fetching the next page would confirm this one to Telegram: a dry run looks at one page only.
                 report.stopped = "dry run: looked at the first page only"
-                return checkpoint
+                return
+
+    def _checkpoint(self, checkpoint: Checkpoint, report: RunReport) -> Checkpoint:
+        self.store.save(checkpoint)
+        report.offset_after = checkpoint.offset
+        return checkpoint
 
     def _handle(self, update: dict[str, Any], report: RunReport, dry_run: bool) -> None:
         incoming = conversation.parse_update(update)

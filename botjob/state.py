@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,29 +31,30 @@ class Checkpoint:
     def is_finished(self, update_id: int) -> bool:
         return update_id < self.offset or update_id in self.finished
 
-    def finish(self, update_id: int) -> Checkpoint:
-        """Record one finished update; the offset moves over every finished id in a row."""
-        if self.is_finished(update_id):
-            return self
-        return _compact(self.offset, self.finished | {update_id})
+    def finish(self, update_id: int, *, still_waiting: Collection[int], fetched_up_to: int) -> Checkpoint:
+        """Record one finished update of a fetched page.
 
-    def starting_at(self, first_waiting: int) -> Checkpoint:
-        """Move up to the first update Telegram still holds: nothing below it can come again."""
-        if first_waiting <= self.offset:
-            return self
-        return _compact(first_waiting, self.finished)
+        ``still_waiting`` are the page's updates not finished yet and
+        ``fetched_up_to`` the page's highest id. Telegram hands out every
+        update from the offset up, in order, so an id below the first one
+        still waiting that was not fetched does not exist: the offset moves
+        to the first update still waiting, or past the page when none is.
+        """
+        finished = self.finished | {update_id}
+        waiting = [i for i in still_waiting if i not in finished]
+        offset = max(self.offset, min(waiting) if waiting else fetched_up_to + 1)
+        return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
+
+
+def _unused_name(path: Path) -> Path:
+    candidate, number = path, 1
+    while candidate.exists():
+        candidate, number = path.with_name(f"{path.name}-{number}"), number + 1
+    return candidate
 
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _compact(offset: int, finished: frozenset[int]) -> Checkpoint:
-    remaining = {i for i in finished if i >= offset}
-    while offset in remaining:
-        remaining.discard(offset)
-        offset += 1
-    return Checkpoint(offset, frozenset(remaining))
 
 
 class StateStore:
@@ -81,7 +83,7 @@ class StateStore:
             if not _is_id(offset) or offset < 0 or not isinstance(finished, list) or not all(map(_is_id, finished)):
                 raise ValueError("offset must be a non-negative integer, finished a list of integers")
         except (OSError, ValueError, KeyError, TypeError) as error:
-            backup = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+            backup = _unused_name(path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}"))
             shutil.copyfile(path, backup)
             log.warning(
                 "state file %s was unreadable (%s); kept a copy as %s and starting from Telegram's queue",

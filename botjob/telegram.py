@@ -101,9 +101,10 @@ class TelegramClient:
             return answer.get("result")
         parameters = answer.get("parameters") or {}
         retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        code = answer.get("error_code")
         raise TelegramError(
             method,
-            int(answer.get("error_code") or response.status_code),
+            code if isinstance(code, int) and not isinstance(code, bool) else response.status_code,
             redact(str(answer.get("description") or "no description"), [self._token]),
             retry_after=float(retry_after) if isinstance(retry_after, (int, float)) else None,
         )

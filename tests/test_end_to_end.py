@@ -244,3 +244,37 @@ def test_reasoning_is_never_shown(telegram, model, make_job) -> None:
     telegram.user_says("hi", chat_id=ALICE)
     make_job().run_once()
     assert [m["text"] for m in telegram.sent()] == ["Hello!"]
+
+
+def test_gaps_in_update_ids_do_not_hold_the_offset_back(telegram, make_job, state_dir) -> None:
+    """Update kinds the bot did not ask for leave holes in the ids Telegram hands out."""
+    telegram.user_says("before the edit", chat_id=ALICE)
+    hole = telegram.add_update("edited_message", {"chat": {"id": ALICE, "type": "private"}, "message_id": 1, "text": "x"})
+    last = telegram.user_says("after the edit", chat_id=ALICE)
+
+    make_job().run_once()
+    make_job().run_once()
+
+    assert [m["text"] for m in telegram.sent()] == ["Echo: before the edit", "Echo: after the edit"]
+    assert stored_offset(state_dir) == last + 1 > hole
+
+
+def test_updates_already_finished_above_the_offset_are_not_answered_again(telegram, make_job, state_dir) -> None:
+    first = telegram.user_says("q0", chat_id=ALICE)
+    done = telegram.user_says("q1", chat_id=BOB)
+    last = telegram.user_says("q2", chat_id=CAROL)
+    state_dir.mkdir()
+    (state_dir / "offset.json").write_text(json.dumps({"offset": first, "finished": [done]}))
+
+    make_job().run_once()
+
+    assert [m["text"] for m in telegram.sent()] == ["Echo: q0", "Echo: q2"]
+    assert json.loads((state_dir / "offset.json").read_text()) == {"offset": last + 1}
+
+
+def test_a_page_finished_in_an_earlier_run_is_passed_over(telegram, make_job, state_dir) -> None:
+    first = telegram.user_says("q0", chat_id=ALICE)
+    state_dir.mkdir()
+    (state_dir / "offset.json").write_text(json.dumps({"offset": first, "finished": [first]}))
+    report = make_job().run_once()
+    assert telegram.sent() == [] and report.offset_after == stored_offset(state_dir) == first + 1

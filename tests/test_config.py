@@ -1,0 +1,234 @@
+"""Tests for botjob.config: the shipped botjob.yaml, and the messages an owner sees for a bad one."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from botjob.config import Config, LLMSettings, RunSettings, load_config
+from botjob.errors import ConfigError, Failure
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = REPO_ROOT / "botjob.yaml"
+
+
+def without_source(config: Config) -> Config:
+    return dataclasses.replace(config, source="-")
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path):
+    """Write a botjob.yaml with the given text; returns its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "botjob.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def config_error(path: Path, **kwargs) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, **kwargs)
+    assert caught.value.kind is Failure.BOT_WIDE
+    assert caught.value.hint  # every settings error says how to fix it
+    return caught.value
+
+
+# ---------------------------------------------------------------------------- the shipped file
+
+
+def test_shipped_settings_file_equals_the_built_in_defaults():
+    config = load_config(SHIPPED, required=True)
+
+    assert config.source == str(SHIPPED)
+    assert without_source(config) == without_source(Config())
+
+
+def test_shipped_settings_file_has_the_documented_values():
+    config = load_config(SHIPPED, required=True)
+
+    # Spot checks against what the file's comments promise, so the defaults cannot drift together.
+    assert config.llm.model == "Qwen/Qwen2.5-7B-Instruct"
+    assert config.llm.base_url == ""
+    assert config.llm.system_prompt.startswith("You are a helpful assistant in a Telegram chat.")
+    assert "\n" not in config.llm.system_prompt
+    assert config.run.max_updates == 0 and config.run.retries == 3
+
+
+# ---------------------------------------------------------------------------- absent and empty files
+
+
+def test_missing_default_file_gives_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no botjob.yaml here
+
+    assert load_config() == Config()
+
+
+def test_missing_file_named_explicitly_is_an_error_with_a_hint(tmp_path):
+    missing = tmp_path / "my-settings.yaml"
+
+    err = config_error(missing, required=True)
+
+    assert str(missing) in str(err)
+    assert "not found" in str(err)
+    assert "BOTJOB_CONFIG" in err.explain() or "--config" in err.explain()
+
+
+def test_missing_file_not_required_gives_defaults(tmp_path):
+    assert load_config(tmp_path / "nowhere.yaml") == Config()
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only comments\n", "llm:\nrun:\n"])
+def test_empty_file_or_empty_sections_give_defaults(settings_file, text):
+    path = settings_file(text)
+
+    config = load_config(path, required=True)
+
+    assert without_source(config) == without_source(Config())
+    assert config.source == str(path)
+
+
+def test_one_key_changes_only_that_setting(settings_file):
+    config = load_config(settings_file("run:\n  max_updates: 5\nllm:\n  temperature: 0\n"))
+
+    assert config.run == RunSettings(max_updates=5)
+    assert config.llm == LLMSettings(temperature=0.0)
+    assert isinstance(config.llm.temperature, float)
+
+
+def test_base_url_with_no_value_is_empty_text(settings_file):
+    config = load_config(settings_file("llm:\n  base_url:\n  endpoint_model:\n"))
+
+    assert config.llm.base_url == ""
+    assert config.llm.endpoint_model == ""
+
+
+def test_whole_numbers_are_accepted_for_decimal_settings(settings_file):
+    config = load_config(settings_file("run:\n  time_budget: 300\ntelegram:\n  timeout: 15\n"))
+
+    assert config.run.time_budget == 300.0 and isinstance(config.run.time_budget, float)
+    assert config.telegram.timeout == 15.0
+
+
+# ---------------------------------------------------------------------------- mistakes an owner makes
+
+
+def test_unknown_key_names_the_key_and_the_file(settings_file):
+    path = settings_file("llm:\n  modle: gpt2\n")
+
+    err = config_error(path)
+
+    assert "llm.modle" in str(err)
+    assert str(path) in str(err)
+    assert "llm.model" in err.hint  # the known keys are listed, so the typo is easy to spot
+
+
+def test_unknown_section_names_the_section_and_the_file(settings_file):
+    path = settings_file("telegarm:\n  timeout: 5\n")
+
+    err = config_error(path)
+
+    assert "'telegarm'" in str(err)
+    assert str(path) in str(err)
+    assert "telegram" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("run:\n  max_updates: ten\n", "run.max_updates"),
+        ("llm:\n  temperature: warm\n", "llm.temperature"),
+        ("run:\n  retries: true\n", "run.retries"),  # a bool is not a count
+        ("llm:\n  max_tokens: yes\n", "llm.max_tokens"),  # YAML 1.1: yes is a bool
+        ("llm:\n  temperature: false\n", "llm.temperature"),
+        ("run:\n  max_updates: 2.5\n", "run.max_updates"),
+        ("llm:\n  model: 7\n", "llm.model"),
+        ("llm:\n  model: [a, b]\n", "llm.model"),
+    ],
+)
+def test_wrong_type_names_the_key(settings_file, text, key):
+    path = settings_file(text)
+
+    err = config_error(path)
+
+    assert f"'{key}'" in str(err)
+    assert str(path) in str(err)
+    assert key in err.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("run:\n  max_updates: -1\n", "run.max_updates"),
+        ("llm:\n  temperature: 3\n", "llm.temperature"),
+        ("llm:\n  temperature: -0.1\n", "llm.temperature"),
+        ("llm:\n  max_tokens: 0\n", "llm.max_tokens"),
+        ("run:\n  retries: 11\n", "run.retries"),
+        ("telegram:\n  timeout: 0\n", "telegram.timeout"),
+    ],
+)
+def test_out_of_bounds_value_names_the_key_and_the_limits(settings_file, text, key):
+    err = config_error(settings_file(text))
+
+    assert f"'{key}'" in str(err)
+    assert "between" in str(err) or "or more" in str(err)
+
+
+@pytest.mark.parametrize("text", ["llm:\n  temperature: 2\n", "llm:\n  temperature: 0\n", "run:\n  retries: 10\n"])
+def test_bounds_themselves_are_allowed(settings_file, text):
+    load_config(settings_file(text))  # does not raise
+
+
+def test_not_a_number_is_refused(settings_file):
+    config_error(settings_file("llm:\n  temperature: .nan\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("llm:\n  model: Qwen/Qwen2.5-7B-Instruct: big\n", 2),  # a second colon on line 2
+        ("llm:\n  model: x\n\tprovider: auto\n", 3),  # a tab on line 3
+    ],
+)
+def test_invalid_yaml_names_the_file_and_the_line(settings_file, text, line):
+    path = settings_file(text)
+
+    err = config_error(path)
+
+    assert str(path) in str(err)
+    assert "not valid YAML" in str(err)
+    assert f"at line {line}" in str(err)
+
+
+def test_unclosed_quote_names_the_line_it_opens_on(settings_file):
+    path = settings_file("llm:\n  model: Qwen/Qwen2.5-7B-Instruct\n  provider: \"auto\n\nrun:\n  retries: 3\n")
+
+    err = config_error(path)
+
+    assert "line 3" in str(err)  # yaml only notices at the end of the file, line 7
+
+
+def test_bad_indentation_names_the_mis_indented_line(settings_file):
+    path = settings_file("run:\n  retries: 3\nllm:\n  model: x\n provider: auto\n")
+
+    err = config_error(path)
+
+    assert "at line 5" in str(err)  # the bad line itself, not where its section starts
+
+
+def test_yaml_error_hides_the_parser_chain(settings_file):
+    err = config_error(settings_file("llm: [\n"))
+
+    assert err.__cause__ is None and err.__suppress_context__
+
+
+@pytest.mark.parametrize(("text", "where"), [("- llm\n- run\n", "top"), ("llm: gpt2\n", "'llm'")])
+def test_wrong_shape_says_what_was_expected(settings_file, text, where):
+    err = config_error(settings_file(text))
+
+    assert where in str(err)
+    assert "mapping" in str(err)
