@@ -113,8 +113,8 @@ class ChatModel:
         server that cannot be reached right now is a transient failure, so a
         blip never turns into a wrong model name.
         """
-        url = self.target.base_url.rstrip("/")
-        url = url + "/models" if url.endswith("/v1") else url + "/v1/models"
+        root = self.target.base_url.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
+        url = root + "/v1/models"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             answer = requests.get(url, headers=headers, timeout=(5, self.timeout))

@@ -38,6 +38,13 @@ def test_the_request_is_an_openai_chat_completion_with_the_served_model_name(mod
     assert body["model"] == "sandbox/echo"  # discovered from /v1/models: vLLM accepts no other name
 
 
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/chat/completions"])
+def test_the_endpoint_url_may_be_given_with_or_without_its_path(model: ModelSandbox, suffix: str) -> None:
+    chat = ChatModel(ModelTarget(model="x", base_url=model.url + suffix), token=None)
+    assert chat.reply(QUESTION) == "Echo: What is 2+2?"
+    assert model.requests[-1]["json"]["model"] == "sandbox/echo"
+
+
 def test_a_configured_endpoint_model_name_is_sent_without_asking(model: ModelSandbox) -> None:
     target = ModelTarget(model="x", base_url=model.url, endpoint_model="my-served-model")
     ChatModel(target, token=None).reply(QUESTION)
@@ -89,21 +96,16 @@ def test_bot_wide_failures_tell_the_owner_what_to_fix(model: ModelSandbox, statu
     assert hint_words in (caught.value.hint or "")
 
 
-@pytest.mark.parametrize("status", [400, 413, 422])
-def test_a_rejected_input_concerns_only_this_message(model: ModelSandbox, status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, Failure.MESSAGE), (413, Failure.MESSAGE), (422, Failure.MESSAGE), (500, Failure.TRANSIENT), (502, Failure.TRANSIENT)],
+)
+def test_a_rejected_input_concerns_only_this_message_and_a_server_error_passes(model: ModelSandbox, status: int, kind: Failure) -> None:
     chat = warmed(model)
     model.fail(status)
     with pytest.raises(ModelError) as caught:
         chat.reply(QUESTION)
-    assert caught.value.kind is Failure.MESSAGE
-
-
-def test_a_server_error_is_transient(model: ModelSandbox) -> None:
-    chat = warmed(model)
-    model.fail(500)
-    with pytest.raises(ModelError) as caught:
-        chat.reply(QUESTION)
-    assert caught.value.kind is Failure.TRANSIENT
+    assert caught.value.kind is kind
 
 
 def test_a_hanging_model_times_out_instead_of_waiting_forever(model: ModelSandbox) -> None:
