@@ -3,6 +3,10 @@
 Exit codes: 0 done (also when a passing outage stopped the run early: the
 next run retries); 1 the bot needs its owner (token, credits, webhook...);
 2 bad settings or usage.
+
+Each command imports what it needs when it runs: `peek` and `save-state`
+run on a bare python3 before anything is installed, so this module and
+their path use the standard library only.
 """
 
 from __future__ import annotations
@@ -12,35 +16,77 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from .config import DEFAULT_CONFIG_PATH, Config, load_config
+from . import actions
 from .errors import BotjobError, ConfigError, Failure
-from .job import RunReport
-from .redaction import RedactingFilter, redact
-from .wiring import build_job, secrets_in
+from .redaction import RedactingFilter, redact, secrets_in
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .job import RunReport
 
 EXIT_OK = 0
 EXIT_NEEDS_OWNER = 1
 EXIT_BAD_CONFIG = 2
 
-log = logging.getLogger("botjob")
+DEFAULT_CONFIG = "botjob.yaml"
+DEFAULT_WORKFLOW = ".github/workflows/bot.yml"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m botjob", description="A Telegram bot answered by a language model, run as a batch job.")
+    parser = argparse.ArgumentParser(
+        prog="python -m botjob", description="A Telegram bot answered by a language model, run as a batch job."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="answer every message waiting since the last run")
-    run.add_argument("--config", help=f"settings file (default: $BOTJOB_CONFIG or {DEFAULT_CONFIG_PATH})")
-    run.add_argument("--state-dir", default="state", help="where the offset is kept (default: state)")
+    _config_option(run)
+    _state_option(run)
     run.add_argument("--dry-run", action="store_true", help="show what would be answered; send nothing, store nothing")
     run.add_argument("--max-updates", type=_non_negative, metavar="N", help="handle at most N updates (0 = no cap)")
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging (never message text)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging (tokens stay redacted)")
     run.set_defaults(handler=command_run)
 
     demo = commands.add_parser("demo", help="watch the bot work against local stand-ins: no tokens, no network")
     demo.set_defaults(handler=command_demo)
+
+    check = commands.add_parser("check", help="find set-up problems (settings, tokens, webhook, model, schedule)")
+    _config_option(check)
+    _workflow_option(check)
+    check.add_argument("--fix", action="store_true", help="delete a webhook that blocks getUpdates (waiting messages are kept)")
+    check.set_defaults(handler=command_check)
+
+    schedule = commands.add_parser("schedule", help="the workflow's schedule in words, next runs, reply delay and cost")
+    _workflow_option(schedule)
+    schedule.add_argument("--count", type=_non_negative, default=5, metavar="N", help="how many next runs to show")
+    schedule.set_defaults(handler=command_schedule)
+
+    peek = commands.add_parser("peek", help="is anything waiting? (standard library only; sets the step output 'waiting')")
+    _state_option(peek)
+    peek.set_defaults(handler=command_peek)
+
+    save = commands.add_parser("save-state", help="commit state/ and push it (standard library only)")
+    _state_option(save)
+    save.add_argument(
+        "--heartbeat-days", type=float, default=45, metavar="DAYS",
+        help="in a public repo, commit a heartbeat after this many quiet days so GitHub keeps the schedule on (0 = off)",
+    )
+    save.add_argument("--no-push", action="store_true", help="commit only")
+    save.set_defaults(handler=command_save_state)
     return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help=f"settings file (default: $BOTJOB_CONFIG or {DEFAULT_CONFIG})")
+
+
+def _state_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", default="state", help="where the offset is kept (default: state)")
+
+
+def _workflow_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workflow", default=DEFAULT_WORKFLOW, help=f"the bot's workflow file (default: {DEFAULT_WORKFLOW})")
 
 
 def _non_negative(value: str) -> int:
@@ -57,23 +103,42 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         return args.handler(args, env)
     except BotjobError as error:
-        print(f"error: {redact(error.explain(), secrets_in(env))}", file=sys.stderr)
+        _report_error(error, env)
         return EXIT_BAD_CONFIG if isinstance(error, ConfigError) else EXIT_NEEDS_OWNER
 
 
-def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+def _report_error(error: BotjobError, env: Mapping[str, str], level: str = "error") -> None:
+    text = redact(error.explain(), secrets_in(env))
+    if actions.in_actions(env):
+        print(actions.annotation(level, text))
+    print(f"{level}: {text}", file=sys.stderr)
+
+
+def _config_path(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, bool]:
+    """The settings file, and whether the owner named it (then it must exist)."""
     named = args.config or env.get("BOTJOB_CONFIG")
-    return load_config(named or DEFAULT_CONFIG_PATH, required=bool(named))
+    return named or DEFAULT_CONFIG, bool(named)
+
+
+def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    from .config import load_config
+
+    path, required = _config_path(args, env)
+    return load_config(path, required=required)
 
 
 def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = load_settings(args, env)
-    job = build_job(config, env, args.state_dir)
+    from .wiring import build_job
+
+    job = build_job(load_settings(args, env), env, args.state_dir)
     try:
         report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates)
     finally:
         job.bot.close()
     print(format_report(report))
+    if report.error is not None:
+        _report_error(report.error, env, "warning" if report.error.kind is Failure.TRANSIENT else "error")
+    actions.append_summary(env, report_markdown(report))
     return exit_code(report)
 
 
@@ -85,7 +150,10 @@ def exit_code(report: RunReport) -> int:
 
 def format_report(report: RunReport) -> str:
     if report.dry_run:
-        line = f"dry run: {report.fetched} waiting, {report.would_answer} would be answered, {report.skipped} skipped; nothing sent or stored"
+        line = (
+            f"dry run: {report.fetched} waiting, {report.would_answer} would be answered, "
+            f"{report.skipped} skipped; nothing sent or stored"
+        )
     else:
         line = (
             f"fetched {report.fetched}, answered {report.answered}, skipped {report.skipped}, failed {report.failed}; "
@@ -93,10 +161,27 @@ def format_report(report: RunReport) -> str:
         )
         if report.model_seconds:
             line += f"; model {sum(report.model_seconds) / len(report.model_seconds):.1f} s per reply"
-    lines = [line, f"stopped: {report.stopped}"]
+    return f"{line}\nstopped: {report.stopped}"
+
+
+def report_markdown(report: RunReport) -> str:
+    """The job summary: counts, ids and timings only (a public repository's run pages are public)."""
+    title = "### botjob run" + (" (dry run)" if report.dry_run else "")
+    rows = [
+        ("fetched", report.fetched),
+        ("would answer" if report.dry_run else "answered", report.would_answer if report.dry_run else report.answered),
+        ("skipped (no reply needed)", report.skipped),
+        ("failed (apologised or undeliverable)", report.failed),
+        ("offset before → after", f"{report.offset_before} → {report.offset_after}"),
+    ]
+    if report.model_seconds:
+        average = sum(report.model_seconds) / len(report.model_seconds)
+        rows.append(("model latency (avg / max)", f"{average:.1f} s / {max(report.model_seconds):.1f} s"))
+    rows.append(("stopped", report.stopped))
+    lines = [title, "", "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
     if report.error is not None:
-        level = "warning" if report.error.kind is Failure.TRANSIENT else "error"
-        lines.append(f"{level}: {report.error.explain()}")
+        mark = "⚠️" if report.error.kind is Failure.TRANSIENT else "❌"
+        lines += ["", f"{mark} {report.error.explain()}"]
     return "\n".join(lines)
 
 
@@ -104,6 +189,63 @@ def command_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .demo import run_demo
 
     return run_demo(print)
+
+
+def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .check import OK, PROBLEM, run_checks
+
+    path, required = _config_path(args, env)
+    findings = run_checks(env, config_path=path, config_required=required, workflow=args.workflow, fix=args.fix)
+    secrets = secrets_in(env)
+    marks = {OK: "ok  ", PROBLEM: "FAIL"}
+    for finding in findings:
+        print(redact(f"{marks.get(finding.level, 'warn')}  {finding.topic}: {finding.detail}", secrets))
+        if finding.hint and finding.level != OK:
+            print(redact(f"      fix: {finding.hint}", secrets))
+            if actions.in_actions(env):
+                level = "error" if finding.level == PROBLEM else "warning"
+                print(actions.annotation(level, redact(f"{finding.topic}: {finding.detail} — {finding.hint}", secrets)))
+    problems = sum(f.level == PROBLEM for f in findings)
+    print(f"\n{problems} problem{'s' if problems != 1 else ''} found." if problems else "\nAll set.")
+    return EXIT_NEEDS_OWNER if problems else EXIT_OK
+
+
+def command_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .schedule import describe, parse_schedule, read_crons
+
+    schedule = parse_schedule(read_crons(args.workflow), count=args.count)
+    print(describe(schedule))
+    return EXIT_NEEDS_OWNER if schedule.too_fast else EXIT_OK
+
+
+def command_peek(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .peek import peek
+
+    result = peek(env, args.state_dir)
+    actions.set_output(env, "waiting", "true" if result.waiting else "false")
+    if result.error is not None and result.error.kind is Failure.BOT_WIDE:
+        _report_error(result.error, env)
+        actions.append_summary(env, f"### botjob\n\n❌ {result.error.explain()}")
+        return EXIT_NEEDS_OWNER
+    if result.error is not None:
+        _report_error(result.error, env, "warning")
+        print("could not look; the run will try")
+    elif result.waiting:
+        print(f"{result.count} update{'s' if result.count != 1 else ''} waiting")
+    else:
+        print("nothing waiting")
+        actions.append_summary(env, "### botjob\n\nNothing waiting: the run ended after the idle check.")
+    return EXIT_OK
+
+
+def command_save_state(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .gitsync import save_state
+
+    result = save_state(".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days, push=not args.no_push)
+    print(result.message if result.committed else f"nothing to save: {result.message}")
+    if result.pushed:
+        print(f"pushed after {result.attempts} attempt{'s' if result.attempts != 1 else ''}")
+    return EXIT_OK
 
 
 def _configure_logging(secrets: list[str], *, verbose: bool) -> None:

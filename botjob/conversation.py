@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TELEGRAM_TEXT_LIMIT = 4096  # in UTF-16 code units, as Telegram counts
+ALLOWED_UPDATES = ["message"]  # the update kinds the bot asks Telegram for
 
 
 @dataclass(frozen=True)

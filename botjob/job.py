@@ -21,7 +21,6 @@ from .telegram import TelegramClient
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message"]
 PAGE_SIZE = 100  # getUpdates' maximum
 EMPTY_REPLY = "…"  # sent when the model's whole answer was reasoning or blank
 
@@ -99,7 +98,7 @@ class BatchJob:
             updates = self._retrying(
                 "getUpdates",
                 lambda: self.bot.get_updates(
-                    checkpoint.offset, limit=limit, timeout=0, allowed_updates=ALLOWED_UPDATES
+                    checkpoint.offset, limit=limit, timeout=0, allowed_updates=conversation.ALLOWED_UPDATES
                 ),
             )
             page = {i: u for u in updates or [] if (i := conversation.update_id_of(u)) is not None}

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 REDACTED = "***"
+SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN")
+
+
+def secrets_in(env: Mapping[str, str]) -> list[str]:
+    """The secret values present in ``env``, to redact wherever text is written."""
+    return [env[name] for name in SECRET_VARIABLES if env.get(name)]
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

@@ -1,9 +1,9 @@
 """A small Telegram Bot API client over requests; it knows nothing of language models.
 
-Every answer that is not ``ok`` becomes one exception type, ``TelegramError``,
-which carries the method, error_code, description and retry_after, and says
-which failure class it belongs to. The bot token is part of every request
-URL, so it is scrubbed from every exception text.
+Every answer that is not ``ok`` becomes one exception type, ``TelegramError``
+(in errors.py), which carries the method, error_code, description and
+retry_after, and says which failure class it belongs to. The bot token is
+part of every request URL, so it is scrubbed from every exception text.
 """
 
 from __future__ import annotations
@@ -13,51 +13,12 @@ from typing import Any
 
 import requests
 
-from .errors import BotjobError, Failure
+from .errors import TelegramError
 from .redaction import redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.telegram.org"
-TOKEN_HINT = "check TELEGRAM_BOT_TOKEN: copy the token again from @BotFather (/token)"
-WEBHOOK_HINT = "a webhook is set for this bot: delete it (python -m botjob check --fix, or call deleteWebhook)"
-POLLER_HINT = "another process polls this bot with getUpdates: stop it (or revoke the token in @BotFather)"
-
-# Methods whose 400/403 answers concern one chat or message, not the whole bot.
-_PER_CHAT_METHODS = {"sendmessage", "sendchataction", "setmessagereaction"}
-
-
-class TelegramError(BotjobError):
-    """A Bot API call that did not succeed (an error answer, or no answer at all)."""
-
-    def __init__(
-        self,
-        method: str,
-        error_code: int | None,
-        description: str,
-        *,
-        retry_after: float | None = None,
-    ) -> None:
-        kind, hint = _classify(method, error_code, description)
-        code = f" {error_code}" if error_code is not None else ""
-        super().__init__(f"Telegram {method} failed{code}: {description}", hint=hint, kind=kind, retry_after=retry_after)
-        self.method = method
-        self.error_code = error_code
-        self.description = description
-
-
-def _classify(method: str, code: int | None, description: str) -> tuple[Failure, str | None]:
-    if code is None or code == 429 or code >= 500:
-        return Failure.TRANSIENT, None
-    if code in (401, 404):  # Telegram answers 404 to a malformed token, 401 to a revoked one
-        return Failure.BOT_WIDE, TOKEN_HINT
-    if code == 409:
-        return Failure.BOT_WIDE, WEBHOOK_HINT if "webhook" in description.lower() else POLLER_HINT
-    if code in (400, 403) and method.lower() in _PER_CHAT_METHODS:
-        return Failure.MESSAGE, None
-    return Failure.BOT_WIDE, None
-
-
 class TelegramClient:
     """One bot, one HTTP session; every call posts its parameters as a JSON body."""
 

@@ -13,14 +13,6 @@ from .llm import ChatModel, ModelTarget
 from .state import StateStore
 from .telegram import DEFAULT_API_URL, TelegramClient
 
-SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN")
-
-
-def secrets_in(env: Mapping[str, str]) -> list[str]:
-    """The secret values present in ``env``, for redaction."""
-    return [env[name] for name in SECRET_VARIABLES if env.get(name)]
-
-
 def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
     return ModelTarget(
         model=config.llm.model,

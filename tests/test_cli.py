@@ -60,8 +60,8 @@ def test_no_token_is_ever_printed(telegram: TelegramSandbox, model: ModelSandbox
     outputs.append(run_cli("run", *flags, "--state-dir", "s", env={**env, "TELEGRAM_API_URL": f"http://127.0.0.1:{unused_port()}"}, cwd=tmp_path))
 
     assert [o.returncode for o in outputs] == [0, 1, 1, 0]
-    assert "Telegram" in outputs[2].stdout and "@BotFather" in outputs[2].stdout + outputs[2].stderr
-    assert "no answer from Telegram" in outputs[3].stdout
+    assert "error: Telegram getUpdates failed 401" in outputs[2].stderr and "@BotFather" in outputs[2].stderr
+    assert "warning: Telegram getUpdates failed: no answer from Telegram" in outputs[3].stderr
     everything = "".join(o.stdout + o.stderr for o in outputs)
     assert "127.0.0.1" in everything or not verbose  # the debug log really did show request lines
     assert telegram.token not in everything
@@ -108,3 +108,34 @@ def test_the_demo_needs_no_tokens_and_shows_a_threaded_transcript(tmp_path: Path
     assert "Second scheduled run" in out
     assert out.count("bot -> ") == 4  # three questions, then one more between runs: one reply each
     assert "stored offset before: 0" in out
+
+
+def test_in_actions_the_run_writes_a_summary_without_what_people_wrote(telegram, model, env, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    telegram.user_says("my secret diary entry", chat_id=424242, first_name="Zelda")
+    telegram.add_message({"chat": {"id": 434343, "type": "private", "first_name": "Ygritte"}, "sticker": {"file_id": "s"}})
+    actions_env = {**env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+
+    result = run_cli("run", "--state-dir", "s", env=actions_env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    markdown = summary.read_text()
+    assert "| answered | 1 |" in markdown and "| skipped (no reply needed) | 1 |" in markdown
+    assert "model latency" in markdown and "→" in markdown
+    public = markdown + result.stdout + result.stderr
+    for private in ("secret diary", "Zelda", "Ygritte", "424242", "434343", "Echo"):
+        assert private not in public
+
+
+def test_in_actions_a_failure_the_owner_must_fix_is_an_error_annotation(telegram, model, env, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    telegram.user_says("hello", chat_id=1)
+    model.fail(402, times=10)
+    actions_env = {**env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+
+    result = run_cli("run", "--state-dir", "s", env=actions_env, cwd=tmp_path)
+
+    assert result.returncode == 1
+    annotation = next(line for line in result.stdout.splitlines() if line.startswith("::error::"))
+    assert "credits" in annotation and "BOTJOB_LLM_URL" in annotation
+    assert "❌" in summary.read_text() and "needs the owner" in summary.read_text()

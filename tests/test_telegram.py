@@ -13,7 +13,8 @@ import responses
 
 from botjob.errors import Failure
 from botjob.redaction import REDACTED, RedactingFilter
-from botjob.telegram import POLLER_HINT, TOKEN_HINT, WEBHOOK_HINT, TelegramClient, TelegramError
+from botjob.errors import POLLER_HINT, TOKEN_HINT, WEBHOOK_HINT, TelegramError
+from botjob.telegram import TelegramClient
 
 TOKEN = "123456789:AAAAtest-token-not-real-xxxxxxxxxxxxxxx"
 API = "https://api.telegram.org"
