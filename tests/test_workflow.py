@@ -1,0 +1,90 @@
+"""The shape of the scheduled workflow: what an owner relies on without reading it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from botjob.config import RunSettings
+
+WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "bot.yml"
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+@pytest.fixture(scope="module")
+def job(workflow: dict) -> dict:
+    (only,) = workflow["jobs"].values()
+    return only
+
+
+def step(job: dict, name: str) -> dict:
+    return next(s for s in job["steps"] if s.get("name") == name)
+
+
+def test_runs_on_a_schedule_and_by_hand_with_dry_run_and_a_cap(workflow: dict) -> None:
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["schedule"][0]["cron"]
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert inputs["dry_run"]["type"] == "boolean" and "max_updates" in inputs
+
+
+def test_one_batch_at_a_time_and_never_cancelled(workflow: dict) -> None:
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+
+
+def test_only_the_permission_to_push_state(workflow: dict, job: dict) -> None:
+    assert workflow["permissions"] == {}
+    assert job["permissions"] == {"contents": "write"}
+
+
+def test_actions_are_pinned_to_full_commit_shas(job: dict) -> None:
+    uses = [s["uses"] for s in job["steps"] if "uses" in s]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses)
+
+
+def test_the_checkout_keeps_no_credentials(job: dict) -> None:
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_each_step_gets_only_the_secrets_it_needs(job: dict) -> None:
+    def secrets_of(s: dict) -> set[str]:
+        return set(re.findall(r"(secrets\.\w+|github\.token)", str(s.get("env", {})) + s.get("run", "")))
+
+    assert secrets_of(step(job, "Anything waiting?")) == {"secrets.TELEGRAM_BOT_TOKEN"}
+    assert secrets_of(step(job, "Answer")) == {"secrets.TELEGRAM_BOT_TOKEN", "secrets.HF_TOKEN", "secrets.BOTJOB_LLM_URL"}
+    assert secrets_of(step(job, "Save state")) == {"github.token"}
+    for other in job["steps"]:
+        if other.get("name") not in ("Anything waiting?", "Answer", "Save state"):
+            assert secrets_of(other) == set()
+
+
+def test_an_idle_run_installs_nothing(job: dict) -> None:
+    peek = step(job, "Anything waiting?")
+    assert peek["run"].startswith("python3 -m botjob peek")
+    gated = [s for s in job["steps"] if s.get("if") == "steps.peek.outputs.waiting == 'true'"]
+    assert {s.get("name") or s["uses"].split("@")[0] for s in gated} == {"actions/setup-python", "Install", "Answer"}
+
+
+def test_state_is_saved_even_after_a_failure_or_timeout(job: dict) -> None:
+    save = step(job, "Save state")
+    assert save["if"] == "always()" and save["run"].startswith("python3 -m botjob save-state")
+    assert job["steps"][-1] is save
+
+
+def test_time_limits_leave_room_to_save(job: dict) -> None:
+    answer = step(job, "Answer")
+    assert answer["timeout-minutes"] < job["timeout-minutes"]
+    assert RunSettings().time_budget < answer["timeout-minutes"] * 60
+
+
+def test_workflow_inputs_reach_the_shell_only_through_the_environment(job: dict) -> None:
+    for s in job["steps"]:
+        assert "${{" not in s.get("run", ""), f"template expansion inside a script: {s.get('name')}"
