@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     _state_option(run)
     run.add_argument("--dry-run", action="store_true", help="show what would be answered; send nothing, store nothing")
     run.add_argument("--max-updates", type=_non_negative, metavar="N", help="handle at most N updates (0 = no cap)")
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging (tokens stay redacted)")
+    run.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="debug logging, with message text when run locally (never inside GitHub Actions); tokens stay redacted",
+    )
     run.set_defaults(handler=command_run)
 
     demo = commands.add_parser("demo", help="watch the bot work against local stand-ins: no tokens, no network")
@@ -130,7 +133,9 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .wiring import build_job
 
-    job = build_job(load_settings(args, env), env, args.state_dir)
+    # What people wrote may show in a local debug log, never in Actions, whose logs can be public.
+    show_text = args.verbose and not actions.in_actions(env)
+    job = build_job(load_settings(args, env), env, args.state_dir, show_text=show_text)
     try:
         report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates)
     finally:

@@ -25,6 +25,7 @@ class LLMSettings:
     provider: str = "auto"
     base_url: str = ""
     endpoint_model: str = ""
+    task: str = "chat-completion"  # or "text-generation" for base models on a TGI endpoint
     system_prompt: str = (
         "You are a helpful assistant in a Telegram chat. Answer clearly and briefly, in the language of the question."
     )
@@ -34,14 +35,44 @@ class LLMSettings:
 
 
 @dataclass(frozen=True)
+class ChatSettings:
+    groups: str = "mention"  # mention | all | off
+    merge_bursts: bool = True
+    reply_context: bool = True
+    memory_turns: int = 0  # 0 = no memory; needs BOTJOB_STATE_KEY
+    parse_mode: str = ""  # "" (plain text), MarkdownV2, HTML or Markdown
+
+
+@dataclass(frozen=True)
 class ReplySettings:
+    greeting: str = (
+        "Hi! I answer with a language model. I read new messages {schedule}, "
+        "so my answer comes a few minutes after you write. Just ask me anything."
+    )
+    help: str = (
+        "Write me a question and I'll answer it {schedule}. Reply to one of my messages to follow up on it.\n"
+        "/start - what this bot does\n/help - this help\n/reset - forget our conversation"
+    )
+    reset: str = "Done: I forgot our conversation."
     apology: str = "Sorry, I couldn't answer that one. Please try asking in another way."
+    empty: str = "Sorry, I have no answer to that."
+    non_text: str = "I can only read text messages (or the caption of a photo)."
+    too_late: str = "Sorry, I could not answer this in time."
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    allow: tuple[str, ...] = ()  # chat ids or @usernames; empty = everyone
+    refusal: str = "Sorry, this bot only answers the people its owner allowed."
+    daily_limit: int = 0  # questions per chat per day (UTC); 0 = no limit
+    daily_limit_reply: str = "That's all I can answer for you today. Let's talk again tomorrow!"
 
 
 @dataclass(frozen=True)
 class RunSettings:
     time_budget: float = 480.0
     max_updates: int = 0
+    max_model_calls: int = 300
     retries: int = 3
 
 
@@ -53,7 +84,9 @@ class TelegramSettings:
 @dataclass(frozen=True)
 class Config:
     llm: LLMSettings = field(default_factory=LLMSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
     reply: ReplySettings = field(default_factory=ReplySettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     run: RunSettings = field(default_factory=RunSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     source: str = "built-in defaults"
@@ -113,12 +146,18 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
             raise _unknown(source, f"{prefix}.{key}", sorted(f"{prefix}.{k}" for k in known))
         values[key] = _check_type(value, hints[key], source=source, key=f"{prefix}.{key}")
         _check_bounds(f"{prefix}.{key}", values[key], source)
+        _check_choice(f"{prefix}.{key}", values[key], source)
     return section_type(**values)
 
 
 def _check_type(value: object, expected: object, *, source: str, key: str) -> object:
     if expected is str and value is None:  # "base_url:" with nothing after it
         return ""
+    if typing.get_origin(expected) is tuple:  # a list of ids or names, e.g. access.allow
+        items = [] if value is None else value
+        if isinstance(items, list) and all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in items):
+            return tuple(str(i) for i in items)
+        raise ConfigError(f"{source}: '{key}' must be a list of chat ids or @usernames, not {value!r}", hint=f"fix '{key}' in {source}, e.g. [123456789, \"@alice\"]")
     if expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):  # type: ignore[arg-type]
@@ -134,9 +173,26 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "llm.timeout": (1, None),
     "run.time_budget": (1, None),
     "run.max_updates": (0, None),
+    "run.max_model_calls": (0, None),
+    "chat.memory_turns": (0, 100),
+    "access.daily_limit": (0, None),
     "run.retries": (0, 10),
     "telegram.timeout": (1, None),
 }
+
+
+# The values a setting may take, when there are only a few.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "llm.task": ("chat-completion", "text-generation"),
+    "chat.groups": ("mention", "all", "off"),
+    "chat.parse_mode": ("", "MarkdownV2", "HTML", "Markdown"),
+}
+
+
+def _check_choice(key: str, value: object, source: str) -> None:
+    if key in _CHOICES and value not in _CHOICES[key]:
+        allowed = ", ".join(repr(c) if c else '"" (plain text)' for c in _CHOICES[key])
+        raise ConfigError(f"{source}: '{key}' must be one of {allowed}, not {value!r}", hint=f"fix '{key}' in {source}")
 
 
 def _check_bounds(key: str, value: object, source: str) -> None:

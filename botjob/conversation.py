@@ -6,6 +6,7 @@ many fields, so every optional one is tolerated.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,24 +15,71 @@ TELEGRAM_TEXT_LIMIT = 4096  # in UTF-16 code units, as Telegram counts
 ALLOWED_UPDATES = ["message"]  # the update kinds the bot asks Telegram for
 
 
+MEDIA_KINDS = (
+    "photo", "document", "sticker", "video", "voice", "audio", "animation", "video_note",
+    "contact", "location", "venue", "poll", "dice", "story", "game",
+)
+GROUP_TYPES = ("group", "supergroup")
+
+
 @dataclass(frozen=True)
 class Incoming:
-    """One incoming message that may deserve a reply."""
+    """One message sent to the bot, reduced to what deciding and answering need."""
 
     update_id: int
     chat_id: int
     chat_type: str
     message_id: int
-    text: str | None
+    text: str | None  # the text, or the caption of a photo or document
+    has_media: bool = False
+    sender_id: int | None = None
+    sender_username: str = ""
+    chat_username: str = ""
+    quoted: str | None = None  # text of the message this one replies to
+    quoted_from_id: int | None = None  # who wrote that message
 
 
 @dataclass(frozen=True)
-class Reply:
-    """Text to send to a chat, threaded to the message it answers."""
+class BotIdentity:
+    id: int
+    username: str = ""  # without the @; empty when not known yet
 
-    chat_id: int
-    text: str
-    reply_to_message_id: int | None
+
+class Action(enum.Enum):
+    SKIP = "skip"  # finished without a reply
+    SAY = "say"  # a fixed text (greeting, help, refusal...)
+    ASK = "ask"  # the model answers
+    RESET = "reset"  # forget the chat's memory, then say so
+
+
+@dataclass(frozen=True)
+class Work:
+    """What to do for one or more updates, which are finished together."""
+
+    action: Action
+    update_ids: tuple[int, ...]
+    chat_id: int = 0
+    reply_to: int | None = None
+    text: str = ""  # SAY and RESET: what to send
+    turns: tuple[dict[str, str], ...] = ()  # ASK: the question (and what it replies to), as chat turns
+    question: str = ""  # ASK: the asker's own words, for memory
+    reason: str = ""  # SKIP: why, for the log (never the text)
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    """The settings that decide what gets answered, and the fixed texts."""
+
+    groups: str = "mention"
+    merge_bursts: bool = True
+    reply_context: bool = True
+    allow: tuple[str, ...] = ()
+    greeting: str = ""
+    help: str = ""
+    reset: str = ""
+    non_text: str = ""
+    refusal: str = ""
+    schedule: str = "every few minutes"
 
 
 def _is_id(value: object) -> bool:
@@ -45,7 +93,7 @@ def update_id_of(update: Any) -> int | None:
 
 
 def parse_update(update: Any) -> Incoming | None:
-    """The message in an update, or None for other kinds (edits, button presses, member changes...)."""
+    """The message in an update, or None for other kinds (edits, button presses, channel posts...)."""
     update_id = update_id_of(update)
     message = update.get("message") if update_id is not None else None
     if not isinstance(message, dict):
@@ -54,26 +102,176 @@ def parse_update(update: Any) -> Incoming | None:
     message_id = message.get("message_id")
     if not isinstance(chat, dict) or not _is_id(chat.get("id")) or not _is_id(message_id):
         return None
-    text = message.get("text")
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    quoted = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
+    quoted_sender = quoted.get("from") if isinstance(quoted.get("from"), dict) else {}
     return Incoming(
         update_id=update_id,
         chat_id=chat["id"],
         chat_type=str(chat.get("type") or "unknown"),
         message_id=message_id,
-        text=text if isinstance(text, str) else None,
+        text=_words_of(message),
+        has_media=any(kind in message for kind in MEDIA_KINDS),
+        sender_id=sender.get("id") if _is_id(sender.get("id")) else None,
+        sender_username=str(sender.get("username") or ""),
+        chat_username=str(chat.get("username") or ""),
+        quoted=_words_of(quoted) if quoted else None,
+        quoted_from_id=quoted_sender.get("id") if _is_id(quoted_sender.get("id")) else None,
     )
 
 
-def wants_answer(incoming: Incoming) -> bool:
-    """Private text messages are answered; everything else is finished without a reply for now."""
-    return incoming.chat_type == "private" and bool(incoming.text and incoming.text.strip())
+def _words_of(message: dict[str, Any]) -> str | None:
+    for field in ("text", "caption"):
+        value = message.get(field)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
-def build_prompt(system_prompt: str, incoming: Incoming) -> list[dict[str, str]]:
-    """The chat messages sent to the model for one question."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    messages.append({"role": "user", "content": incoming.text or ""})
-    return messages
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?=\s|$)")
+
+
+def plan(updates: list[Any], bot: BotIdentity, rules: ChatRules) -> list[Work]:
+    """What to do for each update of a page: one Work per update, or one per burst of questions.
+
+    Every update with an id ends up in exactly one Work, in the order of
+    their first update; a burst (several questions from one chat, with
+    nothing else from that chat in between) becomes one ASK.
+    """
+    works: list[Work] = []
+    open_burst: dict[int, int] = {}  # chat -> index in works of its ASK still open for merging
+    for update in sorted(updates, key=lambda u: update_id_of(u) or -1):
+        update_id = update_id_of(update)
+        if update_id is None:
+            continue
+        incoming = parse_update(update)
+        work = _decide(update_id, incoming, bot, rules)
+        chat = work.chat_id if work.action is not Action.SKIP else None
+        if chat is not None and work.action is Action.ASK and rules.merge_bursts and chat in open_burst:
+            index = open_burst[chat]
+            works[index] = _merge(works[index], work)
+            continue
+        if chat is not None:
+            open_burst.pop(chat, None)
+            if work.action is Action.ASK:
+                open_burst[chat] = len(works)
+        works.append(work)
+    return works
+
+
+def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: ChatRules) -> Work:
+    if incoming is None:
+        return Work(Action.SKIP, (update_id,), reason="not a message")
+    in_group = incoming.chat_type in GROUP_TYPES
+    if incoming.chat_type not in GROUP_TYPES + ("private",):
+        return _skip(incoming, f"{incoming.chat_type} chat")
+    if in_group and rules.groups == "off":
+        return _skip(incoming, "groups are off")
+
+    command = _COMMAND.match(incoming.text or "")
+    if command:
+        name, target = command.group(1).lower(), command.group(2)
+        if target and target.lower() != bot.username.lower():
+            return _skip(incoming, "command for another bot")
+        if not _allowed(incoming, rules):
+            return _refuse(incoming, rules)
+        addressed = bool(target) or not in_group
+        if name == "start":
+            return _say(incoming, rules.greeting.format(schedule=rules.schedule))
+        if name == "help":
+            return _say(incoming, rules.help.format(schedule=rules.schedule))
+        if name == "reset":
+            return Work(Action.RESET, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=rules.reset)
+        if addressed:
+            return _say(incoming, rules.help.format(schedule=rules.schedule))
+        return _skip(incoming, "command for another bot")
+
+    replies_to_bot = incoming.quoted_from_id == bot.id
+    mention = _mention(bot.username)
+    mentioned = bool(mention and incoming.text and mention.search(incoming.text))
+    if in_group and rules.groups == "mention" and not (mentioned or replies_to_bot):
+        return _skip(incoming, "group message not addressed to the bot")
+    if not _allowed(incoming, rules):
+        return _refuse(incoming, rules)
+
+    if incoming.text is None:
+        if incoming.has_media and (not in_group or replies_to_bot) and rules.non_text:
+            return _say(incoming, rules.non_text)
+        return _skip(incoming, "no text")
+    question = mention.sub("", incoming.text).strip() if mention else incoming.text.strip()
+    if not question:
+        return _say(incoming, rules.help.format(schedule=rules.schedule))
+    turns: list[dict[str, str]] = []
+    if rules.reply_context and incoming.quoted:
+        if incoming.quoted_from_id == bot.id:
+            turns.append({"role": "assistant", "content": incoming.quoted})
+        else:
+            question = f"(Replying to this message: \"{incoming.quoted.strip()}\")\n\n{question}"
+    turns.append({"role": "user", "content": question})
+    return Work(
+        Action.ASK, (incoming.update_id,), incoming.chat_id, incoming.message_id,
+        turns=tuple(turns), question=question,
+    )
+
+
+def _merge(first: Work, later: Work) -> Work:
+    """One model call for a burst, threaded to its last message."""
+    return Work(
+        Action.ASK,
+        first.update_ids + later.update_ids,
+        first.chat_id,
+        later.reply_to,
+        turns=tuple(alternate(list(first.turns) + list(later.turns))),
+        question=f"{first.question}\n\n{later.question}",
+    )
+
+
+def _skip(incoming: Incoming, reason: str) -> Work:
+    return Work(Action.SKIP, (incoming.update_id,), reason=reason)
+
+
+def _say(incoming: Incoming, text: str) -> Work:
+    if not text.strip():  # an owner who emptied a text wants silence
+        return _skip(incoming, "silent by settings")
+    return Work(Action.SAY, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=text)
+
+
+def _refuse(incoming: Incoming, rules: ChatRules) -> Work:
+    if incoming.chat_type in GROUP_TYPES:
+        return _skip(incoming, "group not allowed")
+    return _say(incoming, rules.refusal)
+
+
+def _allowed(incoming: Incoming, rules: ChatRules) -> bool:
+    if not rules.allow:
+        return True
+    ids = {str(incoming.chat_id), str(incoming.sender_id)}
+    names = {f"@{n.lower()}" for n in (incoming.sender_username, incoming.chat_username) if n}
+    return any(entry in ids or entry.lower() in names for entry in rules.allow)
+
+
+def _mention(username: str) -> re.Pattern[str] | None:
+    return re.compile(rf"@{re.escape(username)}(?![A-Za-z0-9_])", re.IGNORECASE) if username else None
+
+
+def alternate(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Merge neighbouring turns of the same role: many chat templates insist that roles alternate."""
+    merged: list[dict[str, str]] = []
+    for turn in turns:
+        if merged and merged[-1]["role"] == turn["role"]:
+            merged[-1] = {"role": turn["role"], "content": f"{merged[-1]['content']}\n\n{turn['content']}"}
+        else:
+            merged.append(dict(turn))
+    return merged
+
+
+def build_prompt(
+    system_prompt: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history: list[dict[str, str]] = ()
+) -> list[dict[str, str]]:
+    """The chat messages sent to the model: the system prompt, remembered turns, then the question."""
+    conversation = alternate([*history, *turns])
+    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    return system + conversation
 
 
 _THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)

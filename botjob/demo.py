@@ -18,8 +18,8 @@ from . import cli
 from .sandbox import ModelSandbox, TelegramSandbox
 from .state import StateStore
 
-ALICE, BOB = 1001, 1002
-NAMES = {ALICE: "Alice", BOB: "Bob"}
+ALICE, BOB, CAROL = 1001, 1002, 1003
+NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
 
 
 def run_demo(say: Callable[[str], None]) -> int:
@@ -29,7 +29,7 @@ def run_demo(say: Callable[[str], None]) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
         env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
         say(f"Local Telegram stand-in at {telegram.url}, model stand-in at {model.url}; state in a temporary folder.")
-        say("The model stand-in answers “Echo: <question>”, so each reply shows what it answers.\n")
+        say("The model stand-in answers “Echo: <what it was asked>”, so each reply shows what it answers.\n")
 
         say("While the bot sleeps, people write to it:")
         _user_says(telegram, say, asked, ALICE, "What is the capital of France?")
@@ -37,24 +37,32 @@ def run_demo(say: Callable[[str], None]) -> int:
         _user_says(telegram, say, asked, ALICE, "And how many people live there?")
 
         first = _run(telegram, env, state_dir, say, asked, "First scheduled run")
+        say("  (Alice's two messages came in one burst: one model call, one reply, threaded to her last message.)")
 
-        say("\nBetween runs, one more message arrives:")
-        _user_says(telegram, say, asked, BOB, "Thanks! One more: a name for a dog?")
+        say("\nBetween runs, Bob replies to the bot's answer, and Carol finds the bot:")
+        to_bob = telegram.sent(BOB)[-1]["message_id"]
+        _user_says(telegram, say, asked, BOB, "Thanks! And one for a dog?", reply_to=to_bob)
+        _user_says(telegram, say, asked, CAROL, "/start")
 
         second = _run(telegram, env, state_dir, say, asked, "Second scheduled run")
         if first or second:
             return first or second
-        say("\nEach question got exactly one reply, threaded to it. With real tokens: python -m botjob run")
+        say("\nEvery message was answered once, threaded to it. With real tokens: python -m botjob run")
     return 0
 
 
 def _user_says(
-    telegram: TelegramSandbox, say: Callable[[str], None], asked: dict[tuple[int, int], str], chat_id: int, text: str
+    telegram: TelegramSandbox,
+    say: Callable[[str], None],
+    asked: dict[tuple[int, int], str],
+    chat_id: int,
+    text: str,
+    reply_to: int | None = None,
 ) -> None:
-    update_id = telegram.user_says(text, chat_id=chat_id, first_name=NAMES[chat_id])
+    update_id = telegram.user_says(text, chat_id=chat_id, first_name=NAMES[chat_id], reply_to_message_id=reply_to)
     message = next(u["message"] for u in telegram.pending() if u["update_id"] == update_id)
     asked[(chat_id, message["message_id"])] = text
-    say(f"  {NAMES[chat_id]}: {text}")
+    say(f"  {NAMES[chat_id]}{' (replying to the bot)' if reply_to else ''}: {text}")
 
 
 def _run(
@@ -77,7 +85,8 @@ def _run(
     say("  What people see in Telegram:")
     for sent in telegram.sent()[already_sent:]:
         question = asked.get((sent["chat_id"], sent["reply_to_message_id"]), "?")
-        say(f"    bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {sent['text']}")
+        answer = sent["text"].replace("\n\n", " / ")
+        say(f"    bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {answer}")
     say(f"  exit code {exit_code}; stored offset after: {store.load().offset}")
     return exit_code
 

@@ -2,14 +2,18 @@
 
 Either a hosted model routed through Hugging Face Inference Providers, or any
 OpenAI-compatible server (Inference Endpoint, TGI, vLLM, llama.cpp, the
-sandbox) given by URL. The client is imported on first use so that an idle
-run never pays for it. Every library error is translated here, once, into a
-``ModelError`` that says which failure class it belongs to.
+sandbox) given by URL. With the task "text-generation" the model is a base
+(non-chat) model such as GPT-J on a TGI endpoint: the chat becomes a
+``User:``/``Assistant:`` transcript and the continuation is cut at the next
+turn. The client is imported on first use so that an idle run never pays for
+it. Every library error is translated here, once, into a ``ModelError`` that
+says which failure class it belongs to.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,21 @@ CREDITS_HINT = (
     "the Hugging Face account's inference credits are spent: wait for the monthly reset, add credits, "
     "or point BOTJOB_LLM_URL at your own server"
 )
+TGI_HINT = (
+    "set BOTJOB_LLM_URL (or llm.base_url) to a TGI endpoint serving the model, e.g. a Hugging Face Inference "
+    "Endpoint; Inference Providers serve chat models only (llm.task: chat-completion)"
+)
+
+CHAT_COMPLETION = "chat-completion"
+TEXT_GENERATION = "text-generation"
+TASKS = (CHAT_COMPLETION, TEXT_GENERATION)
+
+# Speaker names of the transcript a base model continues.
+USER, ASSISTANT = "User", "Assistant"
+STOP_SEQUENCES = [f"\n{USER}:", f"\n{ASSISTANT}:"]  # TGI accepts at most 4 by default
+# Where the continuation starts a new turn: servers do not always honour stop
+# sequences, and TGI returns the one that stopped it as part of the text.
+_NEXT_TURN = re.compile(rf"^[ \t]*(?:{USER}|{ASSISTANT}):", re.MULTILINE)
 
 
 class ModelError(BotjobError):
@@ -51,7 +70,12 @@ class ModelTarget:
 
 
 class ChatModel:
-    """Answers a list of chat messages (OpenAI roles) with one text."""
+    """Answers a list of chat messages (OpenAI roles) with one text.
+
+    ``task`` is "chat-completion" (a chat model, the default) or
+    "text-generation" (a base model behind a TGI endpoint, or a hub model
+    routed with provider "hf-inference").
+    """
 
     def __init__(
         self,
@@ -61,10 +85,19 @@ class ChatModel:
         timeout: float = 60.0,
         max_tokens: int = 512,
         temperature: float | None = 0.7,
+        task: str = CHAT_COMPLETION,
     ) -> None:
+        if task not in TASKS:
+            raise ConfigError(f"unknown model task {task!r}", hint=f"set llm.task to one of: {', '.join(TASKS)}")
+        if task == TEXT_GENERATION and not target.base_url and target.provider != "hf-inference":
+            raise ConfigError(
+                f"llm.task is text-generation, but no endpoint URL is given for {target.model}",
+                hint=TGI_HINT,
+            )
         if not target.base_url and not token:
             raise ConfigError("HF_TOKEN is not set, and no BOTJOB_LLM_URL is given", hint=TOKEN_HINT)
         self.target = target
+        self.task = task
         self._token = token or None
         self.timeout = timeout
         self.max_tokens = max_tokens
@@ -74,6 +107,8 @@ class ChatModel:
 
     def reply(self, messages: list[dict[str, str]]) -> str:
         """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
+        if self.task == TEXT_GENERATION:
+            return self._continue_transcript(messages)
         client = self._get_client()
         try:
             output = client.chat_completion(
@@ -90,11 +125,38 @@ class ChatModel:
             raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT) from None
         return content or ""
 
+    def _continue_transcript(self, messages: list[dict[str, str]]) -> str:
+        """A base model's answer: it continues the chat written as a transcript, up to the next turn."""
+        client = self._get_client()
+        prompt = transcript(messages)
+        sampling: dict[str, Any] = {"do_sample": False}  # TGI rejects temperature 0: greedy decoding instead
+        if self.temperature:
+            sampling = {"do_sample": True, "temperature": self.temperature}
+        log.debug("text generation: %d messages, %d chars of prompt", len(messages), len(prompt))
+        try:
+            generated = client.text_generation(
+                prompt,
+                max_new_tokens=self.max_tokens,
+                stop=STOP_SEQUENCES,
+                return_full_text=False,
+                **sampling,
+            )
+        except Exception as error:  # same translation as chat
+            raise self._translate(error) from None
+        if not isinstance(generated, str):
+            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT)
+        if generated.startswith(prompt):  # a server that ignores return_full_text
+            generated = generated[len(prompt):]
+        return first_turn(generated)
+
     def _get_client(self) -> Any:
         if self._client is None:
             from huggingface_hub import InferenceClient
 
-            if self.target.base_url:
+            if self.target.base_url and self.task == TEXT_GENERATION:
+                # TGI generates at the URL itself and ignores model names: no discovery.
+                self._client = InferenceClient(base_url=_endpoint_root(self.target.base_url), token=self._token, timeout=self.timeout)
+            elif self.target.base_url:
                 self._model_name = self.target.endpoint_model or self._discover_endpoint_model()
                 self._client = InferenceClient(base_url=self.target.base_url, token=self._token, timeout=self.timeout)
             else:
@@ -113,8 +175,7 @@ class ChatModel:
         server that cannot be reached right now is a transient failure, so a
         blip never turns into a wrong model name.
         """
-        root = self.target.base_url.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
-        url = root + "/v1/models"
+        url = _endpoint_root(self.target.base_url) + "/v1/models"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             answer = requests.get(url, headers=headers, timeout=(5, self.timeout))
@@ -130,10 +191,12 @@ class ChatModel:
         return name if isinstance(name, str) else None
 
     def _translate(self, error: Exception) -> BotjobError:
-        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
         if isinstance(error, InferenceTimeoutError):
             return ModelError(f"the model did not answer within {self.timeout:g} s", kind=Failure.TRANSIENT)
+        if isinstance(error, TextGenerationError):  # before the transport check: it derives from httpx2.HTTPError
+            return self._translate_tgi(error)
         if isinstance(error, HfHubHTTPError) and error.response is not None:
             return self._translate_status(error.response, getattr(error, "server_message", None))
         if _is_transport_error(error):
@@ -145,7 +208,23 @@ class ChatModel:
             )
         return ModelError(f"unexpected model error ({type(error).__name__})", kind=Failure.TRANSIENT)
 
-    def _translate_status(self, response: Any, server_message: str | None) -> ModelError:
+    def _translate_tgi(self, error: Exception) -> ModelError:
+        """TGI's typed errors (from its ``error_type``): raised from the HTTP error, which keeps the status."""
+        from huggingface_hub.errors import GenerationError, HfHubHTTPError, ValidationError
+
+        # A validation error is this input's fault; so is a failed generation (TGI's 424, e.g. out of
+        # memory for this prompt), which would fail again on every retry. Overloaded and the rest pass.
+        kind = Failure.MESSAGE if isinstance(error, (ValidationError, GenerationError)) else Failure.TRANSIENT
+        cause = error.__cause__
+        response = cause.response if isinstance(cause, HfHubHTTPError) else None
+        if response is None:
+            if kind is Failure.MESSAGE:
+                log.debug("model rejected the input (%s)", type(error).__name__)
+            return ModelError(f"the model failed ({type(error).__name__})", kind=kind)
+        return self._translate_status(response, str(error), otherwise=kind)
+
+    def _translate_status(self, response: Any, server_message: str | None, *, otherwise: Failure | None = None) -> ModelError:
+        """The failure class of an HTTP status; ``otherwise`` decides a status with no meaning of its own."""
         status = int(response.status_code)
         detail = f"model answered HTTP {status}"
         retry_after = _retry_after(response)
@@ -160,7 +239,9 @@ class ChatModel:
                 f"{detail}: {where} was not found",
                 kind=Failure.BOT_WIDE,
                 status=status,
-                hint="pick a model that Inference Providers serve (llm.model in botjob.yaml) or fix BOTJOB_LLM_URL",
+                hint=TGI_HINT
+                if self.task == TEXT_GENERATION
+                else "pick a model that Inference Providers serve (llm.model in botjob.yaml) or fix BOTJOB_LLM_URL",
             )
         if status in (408, 425, 429) or status >= 500:
             return ModelError(detail, kind=Failure.TRANSIENT, status=status, retry_after=retry_after)
@@ -168,7 +249,36 @@ class ChatModel:
             # Logged by the caller: the server's text may quote the question, so keep only its length.
             log.debug("model rejected the input (%d chars of server message)", len(server_message or ""))
             return ModelError(f"{detail}: the input was rejected", kind=Failure.MESSAGE, status=status)
+        if otherwise is not None:
+            return ModelError(detail, kind=otherwise, status=status, retry_after=retry_after)
         return ModelError(detail, kind=Failure.BOT_WIDE, status=status, hint=f"check the model settings for {where}")
+
+
+def transcript(messages: list[dict[str, str]]) -> str:
+    """The chat as a text a base model continues: the system prompt as a first paragraph, then the
+    turns as ``User: ...`` / ``Assistant: ...`` separated by blank lines, ending with ``Assistant:``."""
+    paragraphs: list[str] = []
+    for message in messages:
+        content = (message.get("content") or "").strip()
+        role = message.get("role")
+        if role == "system":
+            if content:
+                paragraphs.append(content)
+        else:
+            paragraphs.append(f"{ASSISTANT if role == 'assistant' else USER}: {content}".rstrip())
+    paragraphs.append(f"{ASSISTANT}:")
+    return "\n\n".join(paragraphs)
+
+
+def first_turn(continuation: str) -> str:
+    """The assistant's answer: the continuation up to the next speaker turn, stripped."""
+    found = _NEXT_TURN.search(continuation)
+    return (continuation[: found.start()] if found else continuation).strip()
+
+
+def _endpoint_root(url: str) -> str:
+    """The server's root, whether the owner gave it with or without the OpenAI path."""
+    return url.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
 
 
 def _retry_after(response: Any) -> float | None:

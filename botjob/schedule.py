@@ -103,6 +103,13 @@ def _merged(crons: list[str], now: datetime) -> Iterator[datetime]:
         previous = run
 
 
+def in_words(schedule: Schedule) -> str:
+    """How often the bot reads messages, for its greeting: "every 10 minutes", "about every 2 hours"."""
+    about = "" if schedule.shortest_gap == schedule.longest_gap else "about "
+    average = 2 * schedule.average_wait if about else schedule.shortest_gap
+    return f"{about}every {_minutes(average)}".replace("every 1 minute", "every minute")
+
+
 def describe(schedule: Schedule, *, local_zone: timezone | None = None) -> str:
     lines = []
     for cron, words in zip(schedule.crons, schedule.descriptions):

@@ -19,6 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 OFFSET_FILE = "offset.json"
+PROFILE_FILE = "bot.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True)
+class BotProfile:
+    """The bot's own public identity, cached so a run needs no getMe; and which command list it registered."""
+
+    id: int
+    username: str
+    commands: str = ""  # a digest of the command list last registered with setMyCommands
+
+
 class StateStore:
     """Reads and writes ``state/offset.json``."""
 
@@ -93,19 +103,33 @@ class StateStore:
         return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Atomic write: a crash leaves either the old file or the new one, never half of one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        document = {"offset": checkpoint.offset}
+        document: dict[str, object] = {"offset": checkpoint.offset}
         if checkpoint.finished:
             document["finished"] = sorted(checkpoint.finished)
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".offset-", suffix=".tmp")
+        write_json_atomically(self.offset_path, document)
+
+    def load_profile(self) -> BotProfile | None:
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as temp:
-                json.dump(document, temp)
-                temp.write("\n")
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, self.offset_path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+            document = json.loads((self.directory / PROFILE_FILE).read_text(encoding="utf-8"))
+            return BotProfile(int(document["id"]), str(document["username"]), str(document.get("commands", "")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # fetched again with getMe: nothing is lost
+
+    def save_profile(self, profile: BotProfile) -> None:
+        write_json_atomically(self.directory / PROFILE_FILE, {"id": profile.id, "username": profile.username, "commands": profile.commands})
+
+
+def write_json_atomically(path: Path, document: object) -> None:
+    """A crash leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as temp:
+            json.dump(document, temp)
+            temp.write("\n")
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

@@ -100,7 +100,17 @@ class TelegramClient:
         return self.call("sendMessage", params)
 
     def send_chat_action(self, chat_id: int | str, action: str = "typing") -> bool:
-        return bool(self.call("sendChatAction", {"chat_id": chat_id, "action": action}))
+        # Cosmetic: a short wait, so a slow answer never holds up a reply.
+        return bool(self.call("sendChatAction", {"chat_id": chat_id, "action": action}, read_timeout=5))
+
+    def set_my_commands(self, commands: list[dict[str, str]]) -> bool:
+        return bool(self.call("setMyCommands", {"commands": commands}))
+
+    @property
+    def bot_id(self) -> int | None:
+        """The bot's user id: the number before the colon in its token."""
+        head = self._token.split(":", 1)[0]
+        return int(head) if head.isdigit() else None
 
     def get_webhook_info(self) -> dict[str, Any]:
         return self.call("getWebhookInfo")

@@ -10,8 +10,11 @@ from .config import Config
 from .errors import ConfigError
 from .job import BatchJob
 from .llm import ChatModel, ModelTarget
+from .memory import ChatMemory, DailyUsage, name_secret
+from .schedule import DEFAULT_WORKFLOW
 from .state import StateStore
 from .telegram import DEFAULT_API_URL, TelegramClient
+
 
 def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
     return ModelTarget(
@@ -22,17 +25,37 @@ def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
     )
 
 
-def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
+def bot_token(env: Mapping[str, str]) -> str:
     token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN is not set",
             hint="create a bot with @BotFather and export its token (a repository secret in GitHub Actions)",
         )
-    return TelegramClient(token, env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, timeout=config.telegram.timeout)
+    return token
 
 
-def build_job(config: Config, env: Mapping[str, str], state_dir: str | os.PathLike[str]) -> BatchJob:
+def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
+    return TelegramClient(bot_token(env), env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, timeout=config.telegram.timeout)
+
+
+def schedule_in_words(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> str:
+    """How often the workflow wakes the bot, for /start and /help; vague when it cannot tell."""
+    from .schedule import in_words, parse_schedule, read_crons
+
+    try:
+        return in_words(parse_schedule(read_crons(workflow)))
+    except ConfigError:
+        return "every few minutes"
+
+
+def build_job(
+    config: Config,
+    env: Mapping[str, str],
+    state_dir: str | os.PathLike[str],
+    *,
+    show_text: bool = False,
+) -> BatchJob:
     bot = telegram_client(config, env)
     target = model_target(config, env)
     token = env.get("HF_TOKEN", "").strip() or None
@@ -43,5 +66,29 @@ def build_job(config: Config, env: Mapping[str, str], state_dir: str | os.PathLi
         timeout=config.llm.timeout,
         max_tokens=config.llm.max_tokens,
         temperature=config.llm.temperature,
+        task=config.llm.task,
     )
-    return BatchJob(bot, model, StateStore(Path(state_dir)), config)
+    state_key = env.get("BOTJOB_STATE_KEY", "").strip()
+    memory = None
+    if config.chat.memory_turns:
+        if not state_key:
+            raise ConfigError(
+                "chat.memory_turns is on, but BOTJOB_STATE_KEY is not set: memory would be stored in plain text",
+                hint="set BOTJOB_STATE_KEY (a repository secret) to a long random string, or set chat.memory_turns to 0",
+            )
+        memory = ChatMemory(Path(state_dir) / "memory", state_key, config.chat.memory_turns)
+    usage = None
+    if config.access.daily_limit:
+        # Counts are kept under keyed hashes of chat ids; the bot token is key enough when there is no state key.
+        secret = name_secret(state_key) if state_key else bot_token(env)
+        usage = DailyUsage(Path(state_dir) / "usage.json", secret, config.access.daily_limit)
+    return BatchJob(
+        bot,
+        model,
+        StateStore(Path(state_dir)),
+        config,
+        memory=memory,
+        usage=usage,
+        schedule=schedule_in_words,
+        show_text=show_text,
+    )

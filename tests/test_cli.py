@@ -104,16 +104,17 @@ def test_the_demo_needs_no_tokens_and_shows_a_threaded_transcript(tmp_path: Path
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Alice: What is the capital of France?" in out
-    assert "replying to “What is the capital of France?”" in out
-    assert "Second scheduled run" in out
-    assert out.count("bot -> ") == 4  # three questions, then one more between runs: one reply each
+    assert "bot -> Alice, replying to “And how many people live there?”: Echo: What is the capital of France?" in out
+    assert "bot -> Bob, replying to “Thanks! And one for a dog?”" in out
+    assert "bot -> Carol, replying to “/start”: Hi!" in out
+    assert out.count("bot -> ") == 4  # a burst of two answered once, then one reply per message
     assert "stored offset before: 0" in out
 
 
 def test_in_actions_the_run_writes_a_summary_without_what_people_wrote(telegram, model, env, tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     telegram.user_says("my secret diary entry", chat_id=424242, first_name="Zelda")
-    telegram.add_message({"chat": {"id": 434343, "type": "private", "first_name": "Ygritte"}, "sticker": {"file_id": "s"}})
+    telegram.user_says("group chatter", chat_id=-434343, chat_type="group", first_name="Ygritte")
     actions_env = {**env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
 
     result = run_cli("run", "--state-dir", "s", env=actions_env, cwd=tmp_path)

@@ -8,14 +8,17 @@ import pytest
 
 from botjob.conversation import (
     TELEGRAM_TEXT_LIMIT,
+    Action,
+    BotIdentity,
+    ChatRules,
     Incoming,
     build_prompt,
+    plan,
     clean_model_text,
     parse_update,
     split_for_telegram,
     update_id_of,
     utf16_len,
-    wants_answer,
 )
 
 USER = {"id": 555001, "is_bot": False, "first_name": "Ada", "username": "ada", "language_code": "en"}
@@ -44,7 +47,14 @@ def test_private_text_message_is_parsed():
     update = message_update(text="What is the capital of France?")
 
     assert parse_update(update) == Incoming(
-        update_id=900001, chat_id=555001, chat_type="private", message_id=17, text="What is the capital of France?"
+        update_id=900001,
+        chat_id=555001,
+        chat_type="private",
+        message_id=17,
+        text="What is the capital of France?",
+        sender_id=555001,
+        sender_username="ada",
+        chat_username="ada",
     )
 
 
@@ -68,10 +78,11 @@ def test_sticker_message_has_no_text():
     assert parsed.update_id == 900001
 
 
-def test_photo_with_caption_has_no_text():
+def test_a_photos_caption_is_its_text():
     update = message_update(photo=[{"file_id": "AgAC", "width": 90, "height": 90}], caption="look at this")
 
-    assert parse_update(update).text is None
+    parsed = parse_update(update)
+    assert parsed.text == "look at this" and parsed.has_media
 
 
 @pytest.mark.parametrize(
@@ -146,33 +157,193 @@ def test_update_id_of(update, expected):
     assert update_id_of(update) == expected
 
 
-# ---------------------------------------------------------------------------- wants_answer
+# ---------------------------------------------------------------------------- plan: what gets answered
+
+BOT = BotIdentity(id=777, username="helper_bot")
+RULES = ChatRules(
+    greeting="Hi! I read messages {schedule}.",
+    help="Ask me anything; I answer {schedule}.",
+    reset="Forgotten.",
+    non_text="I can only read text.",
+    refusal="Sorry, private bot.",
+    schedule="every 10 minutes",
+)
 
 
-def test_private_text_is_answered():
-    assert wants_answer(incoming("How do I boil an egg?"))
+def only(works):
+    (work,) = works
+    return work
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t ", None])
-def test_empty_or_missing_text_is_not_answered(text):
-    assert not wants_answer(incoming(text))
+def text_update(update_id, text, chat=PRIVATE_CHAT, **fields):
+    return message_update(update_id, chat=chat, text=text, **fields)
 
 
-@pytest.mark.parametrize("chat_type", ["group", "supergroup", "channel"])
-def test_group_messages_are_not_answered(chat_type):
-    assert not wants_answer(incoming("hello everyone", chat_type=chat_type))
+def test_a_private_question_goes_to_the_model():
+    work = only(plan([text_update(1, "How do I boil an egg?")], BOT, RULES))
+    assert work.action is Action.ASK and work.update_ids == (1,)
+    assert work.turns == ({"role": "user", "content": "How do I boil an egg?"},)
+    assert work.chat_id == PRIVATE_CHAT["id"] and work.reply_to == 17
 
 
-def test_parsed_sticker_is_not_answered():
-    assert not wants_answer(parse_update(message_update(sticker={"file_id": "x", "emoji": "👍"})))
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("/start", "Hi! I read messages every 10 minutes."),
+        ("/start deep-link-payload", "Hi! I read messages every 10 minutes."),
+        ("/help", "Ask me anything; I answer every 10 minutes."),
+        ("/start@helper_bot", "Hi! I read messages every 10 minutes."),
+        ("/HELP@Helper_Bot", "Ask me anything; I answer every 10 minutes."),
+        ("/weather", "Ask me anything; I answer every 10 minutes."),  # unknown: the help text
+    ],
+)
+def test_commands_in_a_private_chat(text, answer):
+    work = only(plan([text_update(1, text)], BOT, RULES))
+    assert (work.action, work.text) == (Action.SAY, answer)
+
+
+def test_reset_forgets_and_says_so():
+    work = only(plan([text_update(1, "/reset")], BOT, RULES))
+    assert (work.action, work.text, work.chat_id) == (Action.RESET, "Forgotten.", PRIVATE_CHAT["id"])
+
+
+@pytest.mark.parametrize("chat", [PRIVATE_CHAT, GROUP_CHAT])
+def test_a_command_for_another_bot_is_not_ours(chat):
+    assert only(plan([text_update(1, "/start@other_bot", chat=chat)], BOT, RULES)).action is Action.SKIP
+
+
+def test_in_a_group_only_messages_addressed_to_the_bot_are_answered():
+    updates = [
+        text_update(1, "chatter among friends", chat=GROUP_CHAT),
+        text_update(2, "@helper_bot what is 2+2?", chat=GROUP_CHAT),
+        text_update(3, "thanks!", chat=GROUP_CHAT, reply_to_message={"message_id": 5, "from": {"id": 777, "is_bot": True}, "chat": GROUP_CHAT, "text": "4"}),
+        text_update(4, "/help", chat=GROUP_CHAT),
+        text_update(5, "/weather", chat=GROUP_CHAT),  # unknown and not addressed: maybe another bot's
+        text_update(6, "hey @helper_botany fans", chat=GROUP_CHAT),  # not a mention of us
+    ]
+    works = plan(updates, BOT, ChatRules(**{**RULES.__dict__, "merge_bursts": False}))
+    assert [w.action for w in works] == [Action.SKIP, Action.ASK, Action.ASK, Action.SAY, Action.SKIP, Action.SKIP]
+    assert works[1].turns == ({"role": "user", "content": "what is 2+2?"},)  # the mention is not part of the question
+    assert works[2].turns == ({"role": "assistant", "content": "4"}, {"role": "user", "content": "thanks!"})
+
+
+@pytest.mark.parametrize(("groups", "answered"), [("all", True), ("mention", False), ("off", False)])
+def test_the_groups_setting(groups, answered):
+    work = only(plan([text_update(1, "anyone?", chat=GROUP_CHAT)], BOT, ChatRules(**{**RULES.__dict__, "groups": groups})))
+    assert (work.action is Action.ASK) is answered
+
+
+def test_groups_off_ignores_even_commands_and_mentions():
+    rules = ChatRules(**{**RULES.__dict__, "groups": "off"})
+    updates = [text_update(1, "/start@helper_bot", chat=GROUP_CHAT), text_update(2, "@helper_bot hi", chat=GROUP_CHAT)]
+    assert [w.action for w in plan(updates, BOT, rules)] == [Action.SKIP, Action.SKIP]
+
+
+def test_channel_posts_and_other_kinds_are_finished_silently():
+    updates = [
+        {"update_id": 1, "channel_post": {"message_id": 1, "chat": {"id": -100, "type": "channel"}, "text": "news"}},
+        {"update_id": 2, "edited_message": {"message_id": 1, "chat": PRIVATE_CHAT, "text": "fixed typo"}},
+        {"update_id": 3, "callback_query": {"id": "x", "from": USER, "data": "b"}},
+        {"update_id": 4, "message": {"message_id": 9, "chat": {"id": -100, "type": "channel"}, "text": "x"}},
+    ]
+    assert [(w.action, w.update_ids) for w in plan(updates, BOT, RULES)] == [(Action.SKIP, (i,)) for i in (1, 2, 3, 4)]
+
+
+def test_a_caption_is_the_question_and_bare_media_gets_a_note():
+    updates = [
+        message_update(1, photo=[{"file_id": "p"}], caption="What bird is this?"),
+        message_update(2, chat={"id": 9, "type": "private"}, sticker={"file_id": "s"}),
+        message_update(3, chat={"id": 10, "type": "private"}, new_chat_title="service message"),
+    ]
+    works = plan(updates, BOT, RULES)
+    assert works[0].action is Action.ASK and works[0].turns[-1]["content"] == "What bird is this?"
+    assert (works[1].action, works[1].text) == (Action.SAY, "I can only read text.")
+    assert works[2].action is Action.SKIP
+
+
+def test_an_empty_note_means_silence():
+    rules = ChatRules(**{**RULES.__dict__, "non_text": ""})
+    assert only(plan([message_update(1, sticker={"file_id": "s"})], BOT, rules)).action is Action.SKIP
+
+
+def test_media_in_a_group_is_ignored_unless_it_replies_to_the_bot():
+    to_bot = {"message_id": 5, "from": {"id": 777, "is_bot": True}, "chat": GROUP_CHAT, "text": "4"}
+    updates = [message_update(1, chat=GROUP_CHAT, sticker={"file_id": "s"}), message_update(2, chat=GROUP_CHAT, sticker={"file_id": "s"}, reply_to_message=to_bot)]
+    assert [w.action for w in plan(updates, BOT, RULES)] == [Action.SKIP, Action.SAY]
+
+
+def test_a_burst_from_one_chat_is_one_question_threaded_to_the_last():
+    other = {"id": 42, "type": "private"}
+    updates = [
+        text_update(1, "Hi"),
+        text_update(2, "question for someone else", chat=other),
+        message_update(3, text="I have a question", message_id=18),
+        message_update(4, text="what is the capital of Peru?", message_id=19),
+    ]
+    works = plan(updates, BOT, RULES)
+    assert [w.update_ids for w in works] == [(1, 3, 4), (2,)]
+    burst = works[0]
+    assert burst.reply_to == 19
+    assert burst.turns == ({"role": "user", "content": "Hi\n\nI have a question\n\nwhat is the capital of Peru?"},)
+
+
+def test_bursts_can_be_turned_off():
+    rules = ChatRules(**{**RULES.__dict__, "merge_bursts": False})
+    updates = [text_update(1, "a"), text_update(2, "b")]
+    assert [w.update_ids for w in plan(updates, BOT, rules)] == [(1,), (2,)]
+
+
+def test_a_command_splits_a_burst():
+    updates = [text_update(1, "a"), text_update(2, "/reset"), text_update(3, "b")]
+    assert [(w.action, w.update_ids) for w in plan(updates, BOT, RULES)] == [
+        (Action.ASK, (1,)), (Action.RESET, (2,)), (Action.ASK, (3,))
+    ]
+
+
+def test_a_reply_to_someone_else_joins_the_question_as_context():
+    quoted = {"message_id": 3, "from": {"id": 5, "is_bot": False}, "chat": PRIVATE_CHAT, "text": "The meeting is at 5."}
+    work = only(plan([text_update(1, "Translate this to French", reply_to_message=quoted)], BOT, RULES))
+    assert work.turns == ({"role": "user", "content": '(Replying to this message: "The meeting is at 5.")\n\nTranslate this to French'},)
+
+
+def test_reply_context_can_be_turned_off():
+    quoted = {"message_id": 3, "from": {"id": 777, "is_bot": True}, "chat": PRIVATE_CHAT, "text": "Paris."}
+    rules = ChatRules(**{**RULES.__dict__, "reply_context": False})
+    assert only(plan([text_update(1, "why?", reply_to_message=quoted)], BOT, rules)).turns == ({"role": "user", "content": "why?"},)
+
+
+@pytest.mark.parametrize(
+    ("allow", "answered"),
+    [((), True), (("555001",), True), (("@Ada",), True), (("@someone_else", "123"), False)],
+)
+def test_the_allow_list(allow, answered):
+    rules = ChatRules(**{**RULES.__dict__, "allow": allow})
+    work = only(plan([text_update(1, "hello")], BOT, rules))
+    assert work.action is (Action.ASK if answered else Action.SAY)
+    if not answered:
+        assert work.text == "Sorry, private bot."
+
+
+def test_a_refusal_can_be_silence_and_groups_are_never_told():
+    silent = ChatRules(**{**RULES.__dict__, "allow": ("1",), "refusal": ""})
+    assert only(plan([text_update(1, "hello")], BOT, silent)).action is Action.SKIP
+    strict = ChatRules(**{**RULES.__dict__, "allow": ("1",)})
+    assert only(plan([text_update(1, "@helper_bot hello", chat=GROUP_CHAT)], BOT, strict)).action is Action.SKIP
+
+
+def test_every_update_lands_in_exactly_one_work_in_order():
+    updates = [text_update(i, f"m{i}", chat={"id": i % 3, "type": "private"}) for i in range(1, 20)]
+    works = plan(updates, BOT, RULES)
+    ids = [i for w in works for i in w.update_ids]
+    assert sorted(ids) == list(range(1, 20)) and len(ids) == len(set(ids))
+    assert [w.update_ids[0] for w in works] == sorted(w.update_ids[0] for w in works)
 
 
 # ---------------------------------------------------------------------------- build_prompt
 
 
 def test_prompt_has_the_system_prompt_then_the_question():
-    prompt = build_prompt("You are a helpful assistant.", incoming("What is 2+2?"))
-
+    prompt = build_prompt("You are a helpful assistant.", [{"role": "user", "content": "What is 2+2?"}])
     assert prompt == [
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": "What is 2+2?"},
@@ -181,7 +352,18 @@ def test_prompt_has_the_system_prompt_then_the_question():
 
 @pytest.mark.parametrize("system_prompt", ["", "  \n "])
 def test_empty_system_prompt_is_left_out(system_prompt):
-    assert build_prompt(system_prompt, incoming("hi")) == [{"role": "user", "content": "hi"}]
+    assert build_prompt(system_prompt, [{"role": "user", "content": "hi"}]) == [{"role": "user", "content": "hi"}]
+
+
+def test_remembered_turns_come_before_the_question_and_roles_alternate():
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    turns = [{"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "What did I say?"}]
+    assert build_prompt("S", turns, history) == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!\n\nHello!"},
+        {"role": "user", "content": "What did I say?"},
+    ]
 
 
 # ---------------------------------------------------------------------------- clean_model_text
@@ -378,4 +560,4 @@ def test_cut_takes_the_last_sentence_end_whatever_its_mark():
 
 def test_a_chat_without_a_type_is_not_taken_for_a_private_one():
     update = message_update(chat={"id": 5}, text="hello")
-    assert not wants_answer(parse_update(update))
+    assert only(plan([update], BOT, RULES)).action is Action.SKIP

@@ -141,3 +141,184 @@ def test_an_outage_while_asking_the_model_name_is_retried_not_a_wrong_name(model
 def test_an_empty_answer_is_an_empty_reply_not_an_error(model: ModelSandbox) -> None:
     model.reply_with("")
     assert endpoint_model(model).reply(QUESTION) == ""
+
+
+# ----------------------------------------------------------------- base models (task: text-generation)
+
+CHAT = [
+    {"role": "system", "content": "You answer geography questions."},
+    {"role": "user", "content": "What is the capital of Germany?"},
+    {"role": "assistant", "content": "Berlin."},
+    {"role": "user", "content": "And of France?\nJust the name, please."},
+]
+
+
+def base_model(model: ModelSandbox, **kwargs: object) -> ChatModel:
+    """A base model such as GPT-J behind a TGI endpoint (the sandbox)."""
+    target = ModelTarget(model="EleutherAI/gpt-j-6b", base_url=model.url)
+    kwargs.setdefault("timeout", 2)
+    return ChatModel(target, token=None, task="text-generation", **kwargs)  # type: ignore[arg-type]
+
+
+def generate_requests(model: ModelSandbox) -> list[dict]:
+    return [r for r in model.requests if r["path"] in ("/", "/generate")]
+
+
+def test_a_base_model_is_asked_to_continue_a_transcript_of_the_chat(model: ModelSandbox) -> None:
+    base_model(model).reply(CHAT)
+    assert [r["path"] for r in model.requests] == ["/"]  # TGI ignores model names: nothing to discover
+    prompt = model.requests[0]["json"]["inputs"]
+    assert prompt == (
+        "You answer geography questions.\n\n"
+        "User: What is the capital of Germany?\n\n"
+        "Assistant: Berlin.\n\n"
+        "User: And of France?\nJust the name, please.\n\n"
+        "Assistant:"
+    )
+
+
+def test_without_a_system_prompt_the_transcript_starts_with_the_user(model: ModelSandbox) -> None:
+    base_model(model).reply([{"role": "user", "content": "Hi"}])
+    assert generate_requests(model)[0]["json"]["inputs"] == "User: Hi\n\nAssistant:"
+
+
+@pytest.mark.parametrize(
+    "continuation",
+    [
+        " Paris.\nUser: and Italy?\nAssistant: Rome",  # the model went on playing both sides
+        " Paris.\n\nUser:",  # the stop sequence comes back as part of the text
+        " Paris.\nAssistant: Anything else?",
+        " Paris.\n   User: and Italy?",
+        " Paris.  \n",
+    ],
+)
+def test_the_reply_is_the_continuation_up_to_the_next_turn(model: ModelSandbox, continuation: str) -> None:
+    model.reply_with(continuation)
+    assert base_model(model).reply(CHAT) == "Paris."
+
+
+def test_a_multi_line_answer_is_kept_whole(model: ModelSandbox) -> None:
+    model.reply_with(" Paris.\nIt is also the largest city.\n\nUser: thanks")
+    assert base_model(model).reply(CHAT) == "Paris.\nIt is also the largest city."
+
+
+def test_a_server_that_returns_the_prompt_too_still_gives_only_the_answer(model: ModelSandbox) -> None:
+    model.reply_with(lambda prompt: prompt + " Paris.\nUser: and Italy?")
+    assert base_model(model).reply(CHAT) == "Paris."
+
+
+def test_an_immediate_next_turn_is_an_empty_reply(model: ModelSandbox) -> None:
+    model.reply_with("\nUser: hello?")
+    assert base_model(model).reply(CHAT) == ""
+
+
+def test_the_request_stops_at_speaker_turns_and_asks_for_the_continuation_only(model: ModelSandbox) -> None:
+    base_model(model, max_tokens=77, temperature=0.5).reply(CHAT)
+    parameters = generate_requests(model)[0]["json"]["parameters"]
+    assert "\nUser:" in parameters["stop"] and "\nAssistant:" in parameters["stop"]
+    assert len(parameters["stop"]) <= 4  # TGI's default max_stop_sequences
+    assert parameters["max_new_tokens"] == 77
+    assert parameters["return_full_text"] is False
+    assert parameters["do_sample"] is True and parameters["temperature"] == 0.5
+
+
+@pytest.mark.parametrize("temperature", [0, 0.0, None])
+def test_temperature_zero_asks_for_greedy_decoding_which_tgi_accepts(model: ModelSandbox, temperature: float | None) -> None:
+    base_model(model, temperature=temperature).reply(CHAT)
+    parameters = generate_requests(model)[0]["json"]["parameters"]
+    assert parameters["do_sample"] is False
+    assert parameters.get("temperature") is None or parameters["temperature"] > 0  # TGI: "must be strictly positive"
+
+
+@pytest.mark.parametrize("suffix", ["/", "/v1", "/v1/chat/completions"])
+def test_a_tgi_url_given_with_the_openai_path_still_reaches_its_root(model: ModelSandbox, suffix: str) -> None:
+    chat = ChatModel(ModelTarget(model="x", base_url=model.url + suffix), token=None, task="text-generation")
+    assert chat.reply([{"role": "user", "content": "Hi"}]) == "Echo: Assistant:"
+    assert [r["path"] for r in model.requests] == ["/"]
+
+
+def test_the_token_is_sent_to_the_tgi_endpoint_as_a_bearer(model: ModelSandbox) -> None:
+    target = ModelTarget(model="x", base_url=model.url)
+    ChatModel(target, token="hf_endpoint_secret", task="text-generation").reply(CHAT)
+    headers = {k.lower(): v for k, v in generate_requests(model)[0]["headers"].items()}
+    assert headers["authorization"] == "Bearer hf_endpoint_secret"
+
+
+# TGI answers with an "error_type", which huggingface_hub turns into its own TextGenerationError
+# classes (not HfHubHTTPError); the plain bodies stand for a gateway in front of the server.
+TGI_OVERLOADED = {"error": "Model is overloaded", "error_type": "overloaded"}
+TGI_VALIDATION = {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048", "error_type": "validation"}
+TGI_GENERATION = {"error": "Request failed during generation: Server error: CUDA out of memory", "error_type": "generation"}
+TGI_INCOMPLETE = {"error": "Incomplete generation", "error_type": "incomplete_generation"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (503, None, Failure.TRANSIENT),
+        (503, TGI_OVERLOADED, Failure.TRANSIENT),
+        (429, TGI_OVERLOADED, Failure.TRANSIENT),
+        (500, TGI_INCOMPLETE, Failure.TRANSIENT),
+        (502, None, Failure.TRANSIENT),
+        (422, None, Failure.MESSAGE),
+        (422, TGI_VALIDATION, Failure.MESSAGE),
+        (400, TGI_VALIDATION, Failure.MESSAGE),
+        (424, TGI_GENERATION, Failure.MESSAGE),
+    ],
+)
+def test_base_model_faults_fall_in_the_same_classes_as_chat(model: ModelSandbox, status: int, body: dict | None, kind: Failure) -> None:
+    model.fail(status, body=body)
+    with pytest.raises(ModelError) as caught:
+        base_model(model).reply(CHAT)
+    assert caught.value.kind is kind
+    assert caught.value.status == status
+
+
+def test_a_loading_base_model_is_transient_with_its_estimated_time(model: ModelSandbox) -> None:
+    model.fail(503)
+    with pytest.raises(ModelError) as caught:
+        base_model(model).reply(CHAT)
+    assert caught.value.kind is Failure.TRANSIENT and caught.value.retry_after == 2.0
+
+
+@pytest.mark.parametrize(("status", "hint_words"), [(401, "token"), (403, "token"), (402, "credits"), (404, "BOTJOB_LLM_URL")])
+def test_base_model_bot_wide_failures_tell_the_owner_what_to_fix(model: ModelSandbox, status: int, hint_words: str) -> None:
+    model.fail(status)
+    with pytest.raises(ModelError) as caught:
+        base_model(model).reply(CHAT)
+    assert caught.value.kind is Failure.BOT_WIDE and caught.value.status == status
+    assert hint_words in (caught.value.hint or "")
+
+
+def test_a_hanging_base_model_times_out(model: ModelSandbox) -> None:
+    model.hang(2)
+    with pytest.raises(ModelError) as caught:
+        base_model(model, timeout=1).reply(CHAT)
+    assert caught.value.kind is Failure.TRANSIENT and "1 s" in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", ["auto", "together"])
+def test_a_base_model_without_an_endpoint_url_is_a_config_error_with_a_hint(provider: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ChatModel(ModelTarget(model="EleutherAI/gpt-j-6b", provider=provider), token="hf_x", task="text-generation")
+    assert "BOTJOB_LLM_URL" in (caught.value.hint or "") and "TGI" in (caught.value.hint or "")
+
+
+def test_a_hub_model_routed_through_hf_inference_may_generate_text() -> None:
+    chat = ChatModel(ModelTarget(model="openai-community/gpt2", provider="hf-inference"), token="hf_x", task="text-generation")
+    assert chat.task == "text-generation"  # constructed; no request is made until the first question
+
+
+def test_an_unknown_task_is_a_config_error(model: ModelSandbox) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ChatModel(ModelTarget(model="x", base_url=model.url), token=None, task="summarization")
+    assert "llm.task" in (caught.value.hint or "")
+
+
+def test_the_job_passes_the_configured_task_to_the_model(make_job, model: ModelSandbox) -> None:
+    from botjob.config import Config, LLMSettings
+
+    job = make_job(Config(llm=LLMSettings(task="text-generation")))
+    assert job.model.task == "text-generation"
+    model.reply_with(" Hello.\nUser:")
+    assert job.model.reply([{"role": "user", "content": "Hi"}]) == "Hello."
