@@ -177,13 +177,13 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
             return _refuse(incoming, rules)
         addressed = bool(target) or not in_group
         if name == "start":
-            return _say(incoming, rules.greeting.format(schedule=rules.schedule))
+            return _say(incoming, _fill(rules.greeting, rules))
         if name == "help":
-            return _say(incoming, rules.help.format(schedule=rules.schedule))
+            return _say(incoming, _fill(rules.help, rules))
         if name == "reset":
             return Work(Action.RESET, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=rules.reset)
         if addressed:
-            return _say(incoming, rules.help.format(schedule=rules.schedule))
+            return _say(incoming, _fill(rules.help, rules))
         return _skip(incoming, "command for another bot")
 
     replies_to_bot = incoming.quoted_from_id == bot.id
@@ -200,7 +200,7 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
         return _skip(incoming, "no text")
     question = mention.sub("", incoming.text).strip() if mention else incoming.text.strip()
     if not question:
-        return _say(incoming, rules.help.format(schedule=rules.schedule))
+        return _say(incoming, _fill(rules.help, rules))
     turns: list[dict[str, str]] = []
     if rules.reply_context and incoming.quoted:
         if incoming.quoted_from_id == bot.id:
@@ -224,6 +224,11 @@ def _merge(first: Work, later: Work) -> Work:
         turns=tuple(alternate(list(first.turns) + list(later.turns))),
         question=f"{first.question}\n\n{later.question}",
     )
+
+
+def _fill(template: str, rules: ChatRules) -> str:
+    # Not str.format: an owner's text may hold other braces.
+    return template.replace("{schedule}", rules.schedule)
 
 
 def _skip(incoming: Incoming, reason: str) -> Work:
