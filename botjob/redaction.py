@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 REDACTED = "***"
-SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN")
+SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN", "BOTJOB_STATE_KEY")
 
 
 def secrets_in(env: Mapping[str, str]) -> list[str]:

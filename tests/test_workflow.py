@@ -59,7 +59,9 @@ def test_each_step_gets_only_the_secrets_it_needs(job: dict) -> None:
         return set(re.findall(r"(secrets\.\w+|github\.token)", str(s.get("env", {})) + s.get("run", "")))
 
     assert secrets_of(step(job, "Anything waiting?")) == {"secrets.TELEGRAM_BOT_TOKEN"}
-    assert secrets_of(step(job, "Answer")) == {"secrets.TELEGRAM_BOT_TOKEN", "secrets.HF_TOKEN", "secrets.BOTJOB_LLM_URL"}
+    assert secrets_of(step(job, "Answer")) == {
+        "secrets.TELEGRAM_BOT_TOKEN", "secrets.HF_TOKEN", "secrets.BOTJOB_LLM_URL", "secrets.BOTJOB_STATE_KEY"
+    }
     assert secrets_of(step(job, "Save state")) == {"github.token"}
     for other in job["steps"]:
         if other.get("name") not in ("Anything waiting?", "Answer", "Save state"):
