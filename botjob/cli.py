@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="show what would be answered; send nothing, store nothing")
     run.add_argument("--max-updates", type=_non_negative, metavar="N", help="handle at most N updates (0 = no cap)")
     run.add_argument(
+        "--linger", type=_non_negative, default=0, metavar="SECONDS",
+        help="after the backlog, keep listening and answer new messages within seconds, until SECONDS after the start",
+    )
+    run.add_argument(
         "-v", "--verbose", action="store_true",
         help="debug logging, with message text when run locally (never inside GitHub Actions); tokens stay redacted",
     )
@@ -137,7 +141,7 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     show_text = args.verbose and not actions.in_actions(env)
     job = build_job(load_settings(args, env), env, args.state_dir, show_text=show_text)
     try:
-        report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates)
+        report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates, linger=args.linger)
     finally:
         job.bot.close()
     print(format_report(report))

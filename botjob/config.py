@@ -74,6 +74,8 @@ class RunSettings:
     max_updates: int = 0
     max_model_calls: int = 300
     retries: int = 3
+    concurrency: int = 8  # chats answered at the same time; each chat's messages stay in order
+    max_age: float = 20.0  # hours; an older question that still cannot be answered gets reply.too_late
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "chat.memory_turns": (0, 100),
     "access.daily_limit": (0, None),
     "run.retries": (0, 10),
+    "run.concurrency": (1, 32),
+    "run.max_age": (1, 23.5),
     "telegram.timeout": (1, None),
 }
 

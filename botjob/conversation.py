@@ -37,6 +37,7 @@ class Incoming:
     chat_username: str = ""
     quoted: str | None = None  # text of the message this one replies to
     quoted_from_id: int | None = None  # who wrote that message
+    date: int = 0  # when it was sent (Unix time)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Work:
     turns: tuple[dict[str, str], ...] = ()  # ASK: the question (and what it replies to), as chat turns
     question: str = ""  # ASK: the asker's own words, for memory
     reason: str = ""  # SKIP: why, for the log (never the text)
+    sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def parse_update(update: Any) -> Incoming | None:
         chat_username=str(chat.get("username") or ""),
         quoted=_words_of(quoted) if quoted else None,
         quoted_from_id=quoted_sender.get("id") if _is_id(quoted_sender.get("id")) else None,
+        date=message["date"] if _is_id(message.get("date")) else 0,
     )
 
 
@@ -181,7 +184,9 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
         if name == "help":
             return _say(incoming, _fill(rules.help, rules))
         if name == "reset":
-            return Work(Action.RESET, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=rules.reset)
+            return Work(
+                Action.RESET, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=rules.reset, sent_at=incoming.date
+            )
         if addressed:
             return _say(incoming, _fill(rules.help, rules))
         return _skip(incoming, "command for another bot")
@@ -210,7 +215,7 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
     turns.append({"role": "user", "content": question})
     return Work(
         Action.ASK, (incoming.update_id,), incoming.chat_id, incoming.message_id,
-        turns=tuple(turns), question=question,
+        turns=tuple(turns), question=question, sent_at=incoming.date,
     )
 
 
@@ -223,6 +228,7 @@ def _merge(first: Work, later: Work) -> Work:
         later.reply_to,
         turns=tuple(alternate(list(first.turns) + list(later.turns))),
         question=f"{first.question}\n\n{later.question}",
+        sent_at=first.sent_at,
     )
 
 
@@ -238,7 +244,7 @@ def _skip(incoming: Incoming, reason: str) -> Work:
 def _say(incoming: Incoming, text: str) -> Work:
     if not text.strip():  # an owner who emptied a text wants silence
         return _skip(incoming, "silent by settings")
-    return Work(Action.SAY, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=text)
+    return Work(Action.SAY, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=text, sent_at=incoming.date)
 
 
 def _refuse(incoming: Incoming, rules: ChatRules) -> Work:

@@ -12,14 +12,16 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, TypeVar
 
 from . import conversation
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
-from .errors import BotjobError, Failure
+from .errors import BotjobError, Failure, TelegramError
 from .state import BotProfile, Checkpoint, StateStore
 from .telegram import TelegramClient
 
@@ -75,8 +77,52 @@ class RunReport:
         return self.error is None or self.error.kind is Failure.TRANSIENT
 
 
+class _Ledger:
+    """The checkpoint of the page being worked on. Finishing an update and saving it is one step.
+
+    Its lock is held from the first part of a reply going out until the
+    reply's updates are saved, so a crash can catch at most one reply sent
+    but not recorded, however many chats are in flight.
+    """
+
+    def __init__(self, store: StateStore, checkpoint: Checkpoint, report: RunReport) -> None:
+        self.store = store
+        self.checkpoint = checkpoint
+        self.report = report
+        self.lock = threading.RLock()
+        self.waiting: list[int] = []
+        self.fetched_up_to = 0
+
+    def open_page(self, ids: list[int]) -> list[int]:
+        """The ids of a fetched page not finished yet (a page finished in an earlier run is passed over)."""
+        with self.lock:
+            self.fetched_up_to = max(ids)
+            self.waiting = sorted(i for i in ids if not self.checkpoint.is_finished(i))
+            if not self.waiting:
+                self._save(self.checkpoint.finish(self.fetched_up_to, still_waiting=(), fetched_up_to=self.fetched_up_to))
+            return list(self.waiting)
+
+    def finish(self, work: Work) -> None:
+        with self.lock:
+            waiting = [i for i in self.waiting if i not in work.update_ids]
+            checkpoint = self.checkpoint
+            for update_id in work.update_ids:
+                checkpoint = checkpoint.finish(update_id, still_waiting=waiting, fetched_up_to=self.fetched_up_to)
+            self._save(checkpoint)
+            self.waiting = waiting  # only once saved: a failed save must not let the offset pass this work
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        self.store.save(checkpoint)
+        self.checkpoint = checkpoint
+        self.report.offset_after = checkpoint.offset
+
+
+class _Stop(Exception):
+    """No new work: the time budget, a cap, or a failure elsewhere. Work in flight still finishes."""
+
+
 class BatchJob:
-    """Answers everything waiting for one bot, once."""
+    """Answers everything waiting for one bot, once: chats in parallel, each chat in order."""
 
     def __init__(
         self,
@@ -91,6 +137,7 @@ class BatchJob:
         show_text: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
         self.model = model
@@ -102,23 +149,33 @@ class BatchJob:
         self.show_text = show_text  # local debugging only; never set inside GitHub Actions
         self.clock = clock
         self.sleep = sleep
+        self.wall_clock = wall_clock
         self._deadline = 0.0
         self._profile: BotProfile | None = None
+        self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
+        self._stopping = threading.Event()
 
-    def run_once(self, *, dry_run: bool = False, max_updates: int | None = None) -> RunReport:
-        """Drain the queue; stop early on a time budget, a cap or a failure the next run must see."""
+    def run_once(self, *, dry_run: bool = False, max_updates: int | None = None, linger: float = 0) -> RunReport:
+        """Drain the queue; stop early on a time budget, a cap or a failure the next run must see.
+
+        With ``linger``, keep long-polling and answering new messages until
+        that many seconds after the start (within the time budget).
+        """
         checkpoint = self.store.load()
         report = RunReport(offset_before=checkpoint.offset, offset_after=checkpoint.offset, dry_run=dry_run)
         cap = max_updates if max_updates is not None else self.config.run.max_updates
-        self._deadline = self.clock() + self.config.run.time_budget
+        started = self.clock()
+        self._deadline = started + self.config.run.time_budget
+        self._stopping.clear()
+        ledger = _Ledger(self.store, checkpoint, report)
         try:
-            self._drain(checkpoint, report, cap, dry_run)
+            self._drain(ledger, report, cap, dry_run, linger_until=min(started + linger, self._deadline))
         except BotjobError as error:
             report.error = error
             report.stopped = "transient failure, the next run retries" if error.kind is Failure.TRANSIENT else "needs the owner"
         return report
 
-    def _drain(self, checkpoint: Checkpoint, report: RunReport, cap: int, dry_run: bool) -> None:
+    def _drain(self, ledger: _Ledger, report: RunReport, cap: int, dry_run: bool, linger_until: float) -> None:
         while True:
             limit = PAGE_SIZE if cap <= 0 else min(PAGE_SIZE, cap - report.fetched)
             if limit <= 0:
@@ -127,76 +184,122 @@ class BatchJob:
             if self.clock() >= self._deadline:
                 report.stopped = "time budget used up"
                 return
+            # Lingering: wait on Telegram for new messages instead of ending the run.
+            poll = int(min(25, linger_until - self.clock())) if not dry_run else 0
+            offset = ledger.checkpoint.offset
             updates = self._retrying(
                 "getUpdates",
-                lambda: self.bot.get_updates(
-                    checkpoint.offset, limit=limit, timeout=0, allowed_updates=conversation.ALLOWED_UPDATES
-                ),
+                lambda: self.bot.get_updates(offset, limit=limit, timeout=max(0, poll), allowed_updates=conversation.ALLOWED_UPDATES),
             )
             page = {i: u for u in updates or [] if (i := conversation.update_id_of(u)) is not None}
             if not page:
+                if poll >= 1:
+                    continue
                 return
-            fetched_up_to = max(page)
-            waiting = sorted(i for i in page if not checkpoint.is_finished(i))
-            if not waiting and not dry_run:  # a page answered in an earlier run: just move past it
-                checkpoint = self._checkpoint(checkpoint.finish(fetched_up_to, still_waiting=(), fetched_up_to=fetched_up_to), report)
-            todo = [page[i] for i in waiting]
-            works = conversation.plan(todo, self._bot_identity(todo, dry_run), self.rules) if todo else []
-            for work in works:
-                if self.clock() >= self._deadline:
-                    report.stopped = "time budget used up"
+            todo = [page[i] for i in (ledger.open_page(list(page)) if not dry_run else sorted(page))]
+            if todo:
+                works = conversation.plan(todo, self._bot_identity(todo, dry_run), self.rules)
+                stopped = self._work_through(works, ledger, report, dry_run)
+                if stopped:
+                    report.stopped = stopped
                     return
-                calls_cap = self.config.run.max_model_calls
-                if work.action is Action.ASK and calls_cap and report.model_calls >= calls_cap:
-                    report.stopped = f"reached the cap of {calls_cap} model calls"
-                    return
-                report.fetched += len(work.update_ids)
-                self._do(work, report, dry_run)
-                if not dry_run:
-                    waiting = [i for i in waiting if i not in work.update_ids]
-                    for update_id in work.update_ids:
-                        checkpoint = checkpoint.finish(update_id, still_waiting=waiting, fetched_up_to=fetched_up_to)
-                    checkpoint = self._checkpoint(checkpoint, report)
             if dry_run:
                 # Fetching the next page would confirm this one to Telegram: a dry run looks at one page only.
                 report.stopped = "dry run: looked at the first page only"
                 return
 
+    def _work_through(self, works: list[Work], ledger: _Ledger, report: RunReport, dry_run: bool) -> str:
+        """Do a page's work, chats in parallel; why it stopped early, or "" when all was done."""
+        chats: dict[int, list[Work]] = {}
+        for work in works:
+            if work.action is Action.SKIP:
+                self._skip(work, ledger, report, dry_run)
+            else:
+                chats.setdefault(work.chat_id, []).append(work)
+        reasons: list[str] = []
+        failures: list[BotjobError] = []
+
+        def serve(queue: list[Work]) -> None:
+            for work in queue:
+                reason = self._why_stop(work, report)
+                if reason:
+                    reasons.append(reason)
+                    return
+                try:
+                    self._do(work, ledger, report, dry_run)
+                except BotjobError as error:
+                    failures.append(error)
+                    self._stopping.set()
+                    return
+                except BaseException:  # a crash: stop the others, let it surface
+                    self._stopping.set()
+                    raise
+
+        workers = max(1, min(self.config.run.concurrency, len(chats)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chat") as pool:
+            for future in [pool.submit(serve, queue) for queue in chats.values()]:
+                future.result()
+        if failures:
+            # The owner's problem first: it needs a fix, a passing one only a later run.
+            raise min(failures, key=lambda error: error.kind is not Failure.BOT_WIDE)
+        return reasons[0] if reasons else ""
+
+    def _why_stop(self, work: Work, report: RunReport) -> str:
+        if self._stopping.is_set():
+            return "stopped by a failure"
+        if self.clock() >= self._deadline:
+            return "time budget used up"
+        cap = self.config.run.max_model_calls
+        if work.action is Action.ASK and cap:
+            with self._counting:
+                if report.model_calls >= cap:
+                    return f"reached the cap of {cap} model calls"
+                report.model_calls += 1  # reserved now, so parallel workers never pass the cap
+        return ""
+
     @functools.cached_property
     def rules(self) -> ChatRules:
         return _rules(self.config, self._schedule())
 
-    def _checkpoint(self, checkpoint: Checkpoint, report: RunReport) -> Checkpoint:
-        self.store.save(checkpoint)
-        report.offset_after = checkpoint.offset
-        return checkpoint
+    def _count(self, report: RunReport, outcome: str, work: Work) -> None:
+        with self._counting:
+            setattr(report, outcome, getattr(report, outcome) + len(work.update_ids))
+        log.info("update %s %s", ", ".join(map(str, work.update_ids)), outcome)
 
-    def _do(self, work: Work, report: RunReport, dry_run: bool) -> None:
-        ids = ", ".join(map(str, work.update_ids))
-        count = len(work.update_ids)
-        if work.action is Action.SKIP:
-            report.skipped += count
-            log.info("update %s finished without a reply (%s)", ids, work.reason)
-            return
+    def _skip(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
+        report.fetched += len(work.update_ids)
+        if not dry_run:
+            ledger.finish(work)
+        with self._counting:
+            report.skipped += len(work.update_ids)
+        log.info("update %s finished without a reply (%s)", ", ".join(map(str, work.update_ids)), work.reason)
+
+    def _do(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
+        with self._counting:
+            report.fetched += len(work.update_ids)
         if dry_run:
-            report.would_answer += count
+            self._count(report, "would_answer", work)
             return
-        if work.action is Action.RESET and self.memory is not None:
-            self.memory.forget(work.chat_id)
         if work.action is Action.ASK:
-            outcome = self._ask(work, report)
+            outcome = self._ask(work, ledger, report)
         else:
-            outcome = "answered" if self._send(work, work.text) else "failed"
-        setattr(report, outcome, getattr(report, outcome) + count)
-        log.info("update %s %s", ids, outcome)
+            if work.action is Action.RESET and self.memory is not None:
+                self.memory.forget(work.chat_id)
+            outcome = "answered" if self._deliver(work, work.text, ledger) else "failed"
+        self._count(report, outcome, work)
 
-    def _ask(self, work: Work, report: RunReport) -> str:
-        """Answer a question with the model; the report field the outcome counts in."""
-        allowance = self.usage.check(work.chat_id) if self.usage else "ok"
+    def _ask(self, work: Work, ledger: _Ledger, report: RunReport) -> str:
+        """Answer a question with the model; the report field its outcome counts in."""
+        with self._counting:
+            allowance = self.usage.check(work.chat_id) if self.usage else "ok"
         if allowance != "ok":
-            if allowance == "last-warning" and self._send(work, self.config.access.daily_limit_reply):
-                self.usage.mark_told(work.chat_id)  # type: ignore[union-attr]
-                self.usage.save()  # type: ignore[union-attr]
+            told = allowance == "last-warning" and self._deliver(work, self.config.access.daily_limit_reply, ledger)
+            if allowance == "silent":
+                ledger.finish(work)
+            if told:
+                with self._counting:
+                    self.usage.mark_told(work.chat_id)  # type: ignore[union-attr]
+                    self.usage.save()  # type: ignore[union-attr]
             return "skipped"
         self._typing(work.chat_id)
         history = self.memory.load(work.chat_id) if self.memory else []
@@ -204,25 +307,37 @@ class BatchJob:
         if self.show_text:
             log.debug("prompt for update %s: %r", work.update_ids, messages)
         started = self.clock()
-        report.model_calls += 1
         try:
             raw = self._retrying("model", lambda: self.model.reply(messages))
         except BotjobError as error:
-            if error.kind is not Failure.MESSAGE:
-                raise  # bot-wide or lasting transient: the question stays unconfirmed for the next run
-            log.warning("update %s: the model rejected the question (%s); apologising", work.update_ids, error)
-            self._send(work, self.config.reply.apology)
-            return "failed"
-        report.model_seconds.append(self.clock() - started)
+            return self._unanswerable(work, error, ledger)
+        with self._counting:
+            report.model_seconds.append(self.clock() - started)
         text = conversation.clean_model_text(raw) or self.config.reply.empty
-        if not self._send(work, text):
+        if not self._deliver(work, text, ledger):
             return "failed"
         if self.memory is not None:
             self.memory.remember(work.chat_id, work.question, text)
         if self.usage is not None:
-            self.usage.count(work.chat_id)
-            self.usage.save()
+            with self._counting:
+                self.usage.count(work.chat_id)
+                self.usage.save()
         return "answered"
+
+    def _unanswerable(self, work: Work, error: BotjobError, ledger: _Ledger) -> str:
+        """The model gave no answer. Only a rejected question, or one about to expire, is finished here."""
+        too_old = work.sent_at and self.wall_clock() - work.sent_at > self.config.run.max_age * 3600
+        if error.kind is Failure.MESSAGE:
+            log.warning("update %s: the model rejected the question (%s); apologising", work.update_ids, error)
+            self._deliver(work, self.config.reply.apology, ledger)
+            return "failed"
+        if too_old:
+            # Telegram drops it at 24 h: a short sorry beats silence, even when the bot is down.
+            log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.update_ids, error)
+            self._deliver(work, self.config.reply.too_late, ledger)
+            if error.kind is Failure.TRANSIENT:
+                return "failed"
+        raise error  # bot-wide or lasting: the question stays unconfirmed for the next run
 
     def _typing(self, chat_id: int) -> None:
         """Shows "typing…" while the model thinks; purely cosmetic, so any failure is ignored."""
@@ -231,8 +346,17 @@ class BatchJob:
         except BotjobError as error:
             log.debug("typing indicator not shown (%s)", error)
 
+    def _deliver(self, work: Work, text: str, ledger: _Ledger) -> bool:
+        """Send a reply in as many parts as it takes and record the work finished, as one step.
+
+        False when this chat cannot receive it (blocked the bot, deleted): finished all the same.
+        """
+        with ledger.lock:
+            delivered = self._send(work, text)
+            ledger.finish(work)
+        return delivered
+
     def _send(self, work: Work, text: str) -> bool:
-        """Send a reply in as many parts as it takes; False when this chat cannot receive it."""
         parse_mode = self.config.chat.parse_mode or None
         for part in conversation.split_for_telegram(text):
             try:
@@ -290,13 +414,15 @@ class BatchJob:
             try:
                 return operation()
             except BotjobError as error:
-                if error.kind is not Failure.TRANSIENT or attempt >= self.config.run.retries:
+                # Telegram's flood control is a pause, never a failure: wait as long as it says.
+                flood = isinstance(error, TelegramError) and error.error_code == 429
+                if error.kind is not Failure.TRANSIENT or (attempt >= self.config.run.retries and not flood):
                     raise
                 delay = error.retry_after if error.retry_after is not None else _backoff(attempt)
                 if self.clock() + delay >= self._deadline:
                     raise
-                attempt += 1
-                log.warning("%s: %s; retry %d in %.1f s", what, error, attempt, delay)
+                attempt += 0 if flood else 1
+                log.warning("%s: %s; %s in %.1f s", what, error, "waiting" if flood else f"retry {attempt}", delay)
                 self.sleep(delay)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from .errors import TelegramError
+from .pacing import Pacer
 from .redaction import redact
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class TelegramClient:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         session: requests.Session | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         if not token:
             raise ValueError("a bot token is required")
@@ -37,7 +39,8 @@ class TelegramClient:
         self._base = f"{api_url.rstrip('/')}/bot{token}/"
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self._session = session or requests.Session()
+        self._session = session or _pooled_session()
+        self.pacer = pacer
 
     def call(self, method: str, params: dict[str, Any] | None = None, *, read_timeout: float | None = None) -> Any:
         """Call a Bot API method and return its ``result``, or raise ``TelegramError``."""
@@ -93,6 +96,8 @@ class TelegramClient:
         reply_to_message_id: int | None = None,
         parse_mode: str | None = None,
     ) -> dict[str, Any]:
+        if self.pacer is not None:
+            self.pacer.wait(chat_id)
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode}
         if reply_to_message_id is not None:
             # Replies arrive minutes later: thread them, but never lose one because the question was deleted.
@@ -120,3 +125,12 @@ class TelegramClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _pooled_session() -> requests.Session:
+    """A session whose connection pool serves the job's worker threads without churn."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

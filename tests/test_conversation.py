@@ -55,6 +55,7 @@ def test_private_text_message_is_parsed():
         sender_id=555001,
         sender_username="ada",
         chat_username="ada",
+        date=1767225600,
     )
 
 

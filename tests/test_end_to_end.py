@@ -32,7 +32,7 @@ def test_every_message_is_answered_once_threaded_to_its_question(telegram, make_
 
     report = make_job().run_once()
 
-    sent = telegram.sent()
+    sent = sorted(telegram.sent(), key=lambda m: m["chat_id"])  # chats are answered in parallel
     assert [(m["chat_id"], m["reply_to_message_id"], m["text"]) for m in sent] == [
         (ALICE, threads[min(questions)], "Echo: What is the capital of France?"),
         (BOB, threads[min(questions) + 1], "Echo: Suggest a name for my cat"),
@@ -95,7 +95,7 @@ def test_stickers_get_a_short_note_and_group_chatter_is_left_alone(telegram, mak
 
     report = make_job().run_once()
 
-    assert [(m["chat_id"], m["text"]) for m in telegram.sent()] == [
+    assert sorted((m["chat_id"], m["text"]) for m in telegram.sent()) == [
         (ALICE, make_job().config.reply.non_text),
         (BOB, "Echo: a real question"),
     ]
@@ -116,7 +116,7 @@ def test_max_updates_leaves_the_rest_for_the_next_run(telegram, make_job, state_
     assert len(telegram.sent()) == 2 and stored_offset(state_dir) == ids[2]
     assert "cap" in report.stopped
     make_job().run_once()
-    assert [m["text"] for m in telegram.sent()] == [f"Echo: q{n}" for n in range(5)]
+    assert sorted(m["text"] for m in telegram.sent()) == [f"Echo: q{n}" for n in range(5)]
 
 
 def test_a_dry_run_sends_nothing_and_stores_nothing(telegram, model, make_job, state_dir) -> None:
@@ -149,7 +149,8 @@ def test_a_crash_between_send_and_checkpoint_repeats_at_most_that_reply(telegram
 
     texts = [m["text"] for m in telegram.sent()]
     assert sorted(set(texts)) == [f"Echo: q{n}" for n in range(4)]
-    assert len(texts) == 5 and texts.count("Echo: q1") == 2  # one crash, one repeated reply
+    assert len(texts) == 5  # one crash, one repeated reply (which one depends on the workers' timing)
+    assert sum(texts.count(text) == 2 for text in set(texts)) == 1
 
 
 def test_a_user_who_blocked_the_bot_does_not_stop_the_batch(telegram, make_job, state_dir) -> None:
@@ -186,7 +187,7 @@ def test_credits_spent_stops_without_consuming_the_question(telegram, model, mak
 
     assert report.error is not None and report.error.kind is Failure.BOT_WIDE
     assert "credits" in report.error.explain()
-    assert [m["text"] for m in telegram.sent()] == ["Echo: first", "Echo: second"]  # no apology
+    assert sorted(m["text"] for m in telegram.sent()) == ["Echo: first", "Echo: second"]  # no apology
     assert stored_offset(state_dir) == first + 2  # "third" stays unconfirmed for after the fix
 
 
@@ -258,7 +259,8 @@ def test_gaps_in_update_ids_do_not_hold_the_offset_back(telegram, make_job, stat
     make_job().run_once()
     make_job().run_once()
 
-    assert [m["text"] for m in telegram.sent()] == ["Echo: before the edit", "Echo: after the edit"]
+    assert [m["text"] for m in telegram.sent(ALICE)] == ["Echo: before the edit"]
+    assert [m["text"] for m in telegram.sent(BOB)] == ["Echo: after the edit"]
     assert stored_offset(state_dir) == last + 1 > hole
 
 
@@ -271,7 +273,7 @@ def test_updates_already_finished_above_the_offset_are_not_answered_again(telegr
 
     make_job().run_once()
 
-    assert [m["text"] for m in telegram.sent()] == ["Echo: q0", "Echo: q2"]
+    assert sorted(m["text"] for m in telegram.sent()) == ["Echo: q0", "Echo: q2"]
     assert json.loads((state_dir / "offset.json").read_text()) == {"offset": last + 1}
 
 

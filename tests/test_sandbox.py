@@ -308,6 +308,161 @@ def test_delay(tg):
     assert time.monotonic() - started >= 0.3
 
 
+# ----------------------------------------------------------------------- Telegram: flood control
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def flood():
+    clock = FakeClock()
+    with TelegramSandbox(flood_control=True, clock=clock) as sandbox:
+        sandbox.fake_clock = clock
+        yield sandbox
+
+
+def flood_error(tg: TelegramSandbox, chat_id: int, text: str = "x") -> dict:
+    status, body = error(tg, "sendMessage", chat_id=chat_id, text=text)
+    assert status == 429
+    retry = body["parameters"]["retry_after"]
+    assert isinstance(retry, int) and retry >= 1
+    assert body == {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry}",
+                    "parameters": {"retry_after": retry}}
+    return body
+
+
+def test_flood_private_chat_bucket(flood):
+    flood.user_says("hello", chat_id=1001)
+    for i in range(3):  # a burst of 3 fits the bucket
+        assert result(flood, "sendMessage", chat_id=1001, text=f"m{i}")
+    body = flood_error(flood, 1001, "fourth")
+    assert body["parameters"]["retry_after"] == 1
+    assert [m["text"] for m in flood.sent()] == ["m0", "m1", "m2"] and flood.flood_hits == 1
+    # The refused message used no message_id.
+    flood.fake_clock.advance(0.5)
+    assert flood_error(flood, 1001)["parameters"]["retry_after"] == 1  # 0.5 s left, rounded up
+    flood.fake_clock.advance(0.5)
+    assert result(flood, "sendMessage", chat_id=1001, text="fourth")["message_id"] == 5
+    assert flood.sent()[-1]["text"] == "fourth" and flood.flood_hits == 2
+    # Steady pace of one per second is always fine.
+    for i in range(5):
+        flood.fake_clock.advance(1.0)
+        assert result(flood, "sendMessage", chat_id=1001, text=f"paced{i}")
+    # Other private chats have their own buckets; chat actions are never limited.
+    flood.user_says("hi", chat_id=1002)
+    for _ in range(3):
+        assert result(flood, "sendMessage", chat_id=1002, text="y")
+    for _ in range(10):
+        assert result(flood, "sendChatAction", chat_id=1002, action="typing") is True
+    flood_error(flood, 1002)
+    assert flood.flood_hits == 3
+
+
+def test_flood_private_chat_real_clock():
+    with TelegramSandbox(flood_control=True) as tg:
+        tg.user_says("hello", chat_id=7)
+        for _ in range(3):
+            result(tg, "sendMessage", chat_id=7, text="burst")
+        started = time.monotonic()
+        retry = flood_error(tg, 7, "late")["parameters"]["retry_after"]
+        assert retry == 1 and len(tg.sent()) == 3
+        time.sleep(max(0.0, retry - (time.monotonic() - started)) + 0.05)
+        assert result(tg, "sendMessage", chat_id=7, text="late")["text"] == "late"
+        assert [m["text"] for m in tg.sent()][-1] == "late" and tg.flood_hits == 1
+
+
+def test_flood_group_twenty_per_minute(flood):
+    flood.user_says("/start", chat_id=-100, chat_type="supergroup")
+    flood.user_says("/start", chat_id=-5, chat_type="group")
+    for i in range(20):
+        assert result(flood, "sendMessage", chat_id=-100, text=f"g{i}")
+        flood.fake_clock.advance(2.0)  # 20 messages over 40 s: no other limit is involved
+    # 21st at t=40 s; the first left the window at t=60 s.
+    assert flood_error(flood, -100)["parameters"]["retry_after"] == 20
+    assert len(flood.sent(chat_id=-100)) == 20 and flood.flood_hits == 1
+    assert result(flood, "sendMessage", chat_id=-5, text="other group is fine")
+    flood.fake_clock.advance(19.5)
+    assert flood_error(flood, -100)["parameters"]["retry_after"] == 1
+    flood.fake_clock.advance(0.5)
+    assert result(flood, "sendMessage", chat_id=-100, text="g20")  # the first one has left the window
+    assert flood_error(flood, -100)["parameters"]["retry_after"] == 2  # the second leaves 2 s later
+    assert len(flood.sent(chat_id=-100)) == 21 and flood.flood_hits == 3
+
+
+def test_flood_thirty_per_second_overall(flood):
+    for chat_id in range(1, 32):
+        flood.user_says("hi", chat_id=chat_id)
+    for chat_id in range(1, 31):
+        assert result(flood, "sendMessage", chat_id=chat_id, text="all at once")
+        flood.fake_clock.advance(0.01)
+    assert flood_error(flood, 31)["parameters"]["retry_after"] == 1
+    assert len(flood.sent()) == 30 and flood.sent(chat_id=31) == [] and flood.flood_hits == 1
+    flood.fake_clock.advance(0.71)  # the first send is now exactly 1 s old
+    assert result(flood, "sendMessage", chat_id=31, text="next second")
+    assert flood.flood_hits == 1
+
+
+def test_flood_control_threaded_sends_are_counted_exactly(flood):
+    for chat_id in range(1, 41):
+        flood.user_says("hi", chat_id=chat_id)
+    answers: list[int] = []
+    lock = threading.Lock()
+
+    def send(chat_id: int) -> None:
+        status = call(flood, "sendMessage", chat_id=chat_id, text="x").status_code
+        with lock:
+            answers.append(status)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in range(1, 41)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(answers) == [200] * 30 + [429] * 10
+    assert len(flood.sent()) == 30 and flood.flood_hits == 10
+
+
+def test_flood_control_off_by_default_and_switchable(tg):
+    assert tg.flood_control is False
+    tg.user_says("hi", chat_id=1001)
+    tg.user_says("/start", chat_id=-100, chat_type="group")
+    for _ in range(40):
+        assert result(tg, "sendMessage", chat_id=1001, text="fast")
+    for _ in range(25):
+        assert result(tg, "sendMessage", chat_id=-100, text="fast")
+    assert len(tg.sent()) == 65 and tg.flood_hits == 0
+    # Switched on at run time: counting starts then.
+    tg.clock = FakeClock()
+    tg.flood_control = True
+    for _ in range(3):
+        assert result(tg, "sendMessage", chat_id=1001, text="on")
+    flood_error(tg, 1001)
+    assert tg.flood_hits == 1
+    tg.flood_control = False
+    assert result(tg, "sendMessage", chat_id=1001, text="off again")
+    tg.reset_flood()
+    assert tg.flood_hits == 0
+
+
+def test_flood_control_ignores_invalid_messages_and_injected_429s(flood):
+    flood.user_says("hi", chat_id=1001)
+    for _ in range(5):  # refused for other reasons: they use no flood allowance
+        assert error(flood, "sendMessage", chat_id=1001, text="")[0] == 400
+    flood.fail("sendMessage", 429, retry_after=7)
+    assert error(flood, "sendMessage", chat_id=1001, text="x")[1]["parameters"]["retry_after"] == 7
+    assert flood.flood_hits == 0  # an injected fault is not flood control
+    for _ in range(3):
+        assert result(flood, "sendMessage", chat_id=1001, text="ok")
+
+
 # ----------------------------------------------------------------------- model sandbox
 
 def test_chat_completion_echo(model):

@@ -67,6 +67,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) resets connections when a bot sends from many threads.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class LocalServer:
     """Base class: start()/stop()/context manager and ``url``; subclasses implement handle()."""
 
@@ -87,7 +93,7 @@ class LocalServer:
             return self
         self._stopping.clear()
         handler = type("Handler", (_Handler,), {"sandbox": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = _Server(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(

@@ -6,9 +6,11 @@ import copy
 import email.parser
 import email.policy
 import json
+import math
 import re
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
@@ -45,6 +47,15 @@ DEFAULT_DESCRIPTIONS = {
     504: "Gateway Timeout",
 }
 
+# Flood limits (Bots FAQ), applied only when TelegramSandbox.flood_control is on.
+PRIVATE_BURST = 3          # a private chat's token bucket holds 3 messages...
+PRIVATE_RATE = 1.0         # ...and refills at 1 message per second
+GROUP_LIMIT = 20           # at most 20 messages to one group/supergroup...
+GROUP_WINDOW = 60.0        # ...in any sliding 60-second window
+GLOBAL_LIMIT = 30          # at most 30 messages overall...
+GLOBAL_WINDOW = 1.0        # ...in any sliding 1-second window
+GROUP_TYPES = {"group", "supergroup"}
+
 
 class ApiError(Exception):
     def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
@@ -69,8 +80,17 @@ class TelegramSandbox(LocalServer):
     """Bot API stand-in. Requests go to f"{url}/bot{token}/{method}"."""
 
     def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "botjob_sandbox_bot",
-                 bot_first_name: str = "Sandbox Bot") -> None:
+                 bot_first_name: str = "Sandbox Bot", *, flood_control: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        # Flood control (opt-in; may be switched at run time). `clock` drives only the flood
+        # limits, so tests can advance time without sleeping; long polling uses real time.
+        self.flood_control = flood_control
+        self.clock = clock
+        self._flood_hits = 0
+        self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
+        self._group_sends: dict[int, deque[float]] = {}
+        self._global_sends: deque[float] = deque()
         self.token = token
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
@@ -224,7 +244,21 @@ class TelegramSandbox(LocalServer):
         with self._cond:
             self._delays[method.lower()] = seconds
 
+    def reset_flood(self) -> None:
+        """Forget all flood-control history (buckets and windows) and zero flood_hits."""
+        with self._cond:
+            self._flood_hits = 0
+            self._private_buckets.clear()
+            self._group_sends.clear()
+            self._global_sends.clear()
+
     # ----------------------------------------------------------------- inspecting
+
+    @property
+    def flood_hits(self) -> int:
+        """How many sends were refused with 429 by flood control (not by injected faults)."""
+        with self._cond:
+            return self._flood_hits
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         with self._cond:
@@ -400,6 +434,7 @@ class TelegramSandbox(LocalServer):
                 "date": int(time.time()),
                 "text": shown,
             }
+            self._flood_check(chat)  # last check: only a deliverable message uses the limits
             if target is not None:
                 message["reply_to_message"] = copy.deepcopy(target)
             self._record_message(message)
@@ -409,6 +444,48 @@ class TelegramSandbox(LocalServer):
                 "parse_mode": parse_mode, "date": message["date"],
             })
             return message
+
+    def _flood_check(self, chat: dict[str, Any]) -> None:
+        """Caller holds the lock. Raise 429 if sending to `chat` now breaks a flood limit;
+        otherwise count the send against every limit that applies."""
+        if not self.flood_control:
+            return
+        now = self.clock()
+        chat_id, kind = chat["id"], chat.get("type")
+        waits: list[float] = []
+
+        glob = self._global_sends
+        while glob and glob[0] <= now - GLOBAL_WINDOW:
+            glob.popleft()
+        if len(glob) >= GLOBAL_LIMIT:
+            waits.append(glob[len(glob) - GLOBAL_LIMIT] + GLOBAL_WINDOW - now)
+
+        tokens = None
+        if kind == "private":
+            tokens, at = self._private_buckets.get(chat_id, (float(PRIVATE_BURST), now))
+            tokens = min(float(PRIVATE_BURST), tokens + max(now - at, 0.0) * PRIVATE_RATE)
+            if tokens < 1.0:
+                waits.append((1.0 - tokens) / PRIVATE_RATE)
+
+        group = None
+        if kind in GROUP_TYPES:
+            group = self._group_sends.setdefault(chat_id, deque())
+            while group and group[0] <= now - GROUP_WINDOW:
+                group.popleft()
+            if len(group) >= GROUP_LIMIT:
+                waits.append(group[len(group) - GROUP_LIMIT] + GROUP_WINDOW - now)
+
+        if waits:
+            self._flood_hits += 1
+            # Whole seconds, rounded up (with a little slack for float noise), at least 1.
+            retry_after = max(1, math.ceil(max(waits) - 1e-9))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+        glob.append(now)
+        if tokens is not None:
+            self._private_buckets[chat_id] = (tokens - 1.0, now)
+        if group is not None:
+            group.append(now)
 
     def _reply_request(self, params: dict[str, Any]) -> tuple[int | None, bool]:
         reply = _json_param(params, "reply_parameters", dict,
