@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .job import BatchJob
 from .llm import ChatModel, ModelTarget
 from .memory import ChatMemory, DailyUsage, name_secret
+from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
 from .state import StateStore
 from .telegram import DEFAULT_API_URL, TelegramClient
@@ -36,7 +37,9 @@ def bot_token(env: Mapping[str, str]) -> str:
 
 
 def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
-    return TelegramClient(bot_token(env), env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, timeout=config.telegram.timeout)
+    return TelegramClient(
+        bot_token(env), env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, timeout=config.telegram.timeout, pacer=Pacer()
+    )
 
 
 def schedule_in_words(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> str:

@@ -1,0 +1,128 @@
+"""Delivery under pressure: flood limits, Telegram's 429, time budgets, expiring questions, lingering."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+
+from botjob.config import Config, RunSettings
+from botjob.state import StateStore
+
+ALICE, BOB = 1001, 1002
+
+
+def stored_offset(state_dir: Path) -> int:
+    return json.loads((state_dir / "offset.json").read_text())["offset"]
+
+
+def with_run(**settings: object) -> Config:
+    return dataclasses.replace(Config(), run=RunSettings(**settings))  # type: ignore[arg-type]
+
+
+def test_a_busy_run_stays_under_telegrams_flood_limits(telegram, model, make_job) -> None:
+    telegram.flood_control = True
+    model.reply_with(lambda messages: ("A long paragraph of the answer. " * 120 + "\n\n") * 5
+                     if "long" in messages[-1]["content"] else "short answer")
+    telegram.user_says("a long one please", chat_id=ALICE)  # five parts to one chat
+    for chat in range(2000, 2035):  # and 35 chats at once
+        telegram.user_says("hi", chat_id=chat)
+
+    report = make_job().run_once()
+
+    assert telegram.flood_hits == 0
+    assert report.answered == 36 and report.error is None
+    assert len(telegram.sent(ALICE)) == 5
+
+
+def test_a_429_is_a_pause_not_a_failure(telegram, make_job, clock, state_dir) -> None:
+    last = telegram.user_says("hello", chat_id=ALICE)
+    telegram.fail("sendMessage", 429, retry_after=7, times=3)
+
+    report = make_job(with_run(retries=0)).run_once()  # no retries for failures: a pause is not one
+
+    assert [m["text"] for m in telegram.sent()] == ["Echo: hello"]
+    assert clock.sleeps == [7, 7, 7] and report.error is None
+    assert stored_offset(state_dir) == last + 1
+
+
+def test_a_question_near_telegrams_24_hour_limit_gets_a_sorry_when_the_model_is_down(telegram, model, make_job, state_dir) -> None:
+    old = telegram.add_message({"chat": {"id": ALICE, "type": "private"}, "text": "still there?", "date": int(time.time()) - 21 * 3600})
+    fresh = telegram.user_says("and now?", chat_id=BOB)
+    job = make_job(with_run(retries=1))
+    job.model.reply([{"role": "user", "content": "warm-up"}])
+    model.fail(503, times=20)
+
+    report = job.run_once()
+
+    assert [m["text"] for m in telegram.sent()] == [job.config.reply.too_late]
+    assert telegram.sent()[0]["chat_id"] == ALICE
+    assert report.ok and report.error is not None  # a warning: the fresh one waits for the next run
+    assert stored_offset(state_dir) == fresh  # past the old one, not past the fresh one
+    assert old < fresh
+
+
+def test_the_time_budget_stops_new_work_but_finishes_what_is_in_flight(telegram, model, make_job, clock, state_dir) -> None:
+    ids = [telegram.user_says(f"q{n}", chat_id=3000 + n) for n in range(6)]
+
+    def slow_answer(messages):
+        clock.now += 10  # each answer takes "10 seconds"
+        return "answer"
+
+    model.reply_with(slow_answer)
+    report = make_job(with_run(time_budget=25, concurrency=1)).run_once()
+
+    assert report.answered == 3 and report.stopped == "time budget used up"
+    assert stored_offset(state_dir) == ids[3]
+    model.reply_with(None)
+    make_job().run_once()
+    assert len(telegram.sent()) == 6
+
+
+def test_each_chats_messages_stay_in_order_while_chats_run_in_parallel(telegram, make_job) -> None:
+    for chat in (ALICE, BOB):
+        telegram.user_says("first", chat_id=chat)
+        telegram.user_says("/help", chat_id=chat)  # a command splits the burst: three replies per chat
+        telegram.user_says("third", chat_id=chat)
+    make_job().run_once()
+    for chat in (ALICE, BOB):
+        texts = [m["text"] for m in telegram.sent(chat)]
+        assert texts[0] == "Echo: first" and texts[1].startswith("Write me a question") and texts[2] == "Echo: third"
+
+
+def test_a_failed_save_never_lets_the_offset_pass_that_reply(telegram, make_job, state_dir, monkeypatch) -> None:
+    for n in range(5):
+        telegram.user_says(f"q{n}", chat_id=4000 + n)
+    real_save, calls = StateStore.save, {"n": 0}
+
+    def flaky_save(self, checkpoint):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk full")
+        real_save(self, checkpoint)
+
+    monkeypatch.setattr(StateStore, "save", flaky_save)
+    try:
+        make_job().run_once()
+    except OSError:
+        pass
+    monkeypatch.setattr(StateStore, "save", real_save)
+    make_job().run_once()
+
+    answered = {m["text"] for m in telegram.sent()}
+    assert answered == {f"Echo: q{n}" for n in range(5)}
+
+
+def test_linger_answers_a_message_that_arrives_during_the_run(telegram, env, state_dir) -> None:
+    from botjob.wiring import build_job
+
+    job = build_job(Config(), env, state_dir)
+    threading.Timer(0.5, lambda: telegram.user_says("are you there?", chat_id=ALICE)).start()
+    started = time.monotonic()
+
+    report = job.run_once(linger=2)
+
+    assert [m["text"] for m in telegram.sent()] == ["Echo: are you there?"]
+    assert report.answered == 1 and 1.5 <= time.monotonic() - started < 6
