@@ -8,9 +8,8 @@ from pathlib import Path
 
 from .config import Config
 from .errors import ConfigError
-from .job import BatchJob
+from .job import BatchJob, Memory, Usage
 from .llm import ChatModel, ModelTarget
-from .memory import ChatMemory, DailyUsage, name_secret
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
 from .state import StateStore
@@ -72,26 +71,35 @@ def build_job(
         task=config.llm.task,
     )
     state_key = env.get("BOTJOB_STATE_KEY", "").strip()
-    memory = None
-    if config.chat.memory_turns:
-        if not state_key:
-            raise ConfigError(
-                "chat.memory_turns is on, but BOTJOB_STATE_KEY is not set: memory would be stored in plain text",
-                hint="set BOTJOB_STATE_KEY (a repository secret) to a long random string, or set chat.memory_turns to 0",
-            )
-        memory = ChatMemory(Path(state_dir) / "memory", state_key, config.chat.memory_turns)
-    usage = None
-    if config.access.daily_limit:
-        # Counts are kept under keyed hashes of chat ids; the bot token is key enough when there is no state key.
-        secret = name_secret(state_key) if state_key else bot_token(env)
-        usage = DailyUsage(Path(state_dir) / "usage.json", secret, config.access.daily_limit)
     return BatchJob(
         bot,
         model,
         StateStore(Path(state_dir)),
         config,
-        memory=memory,
-        usage=usage,
+        memory=_memory(config, Path(state_dir), state_key),
+        usage=_usage(config, Path(state_dir), state_key or bot_token(env)),
         schedule=schedule_in_words,
         show_text=show_text,
     )
+
+
+def _memory(config: Config, state_dir: Path, state_key: str) -> Memory | None:
+    if not config.chat.memory_turns:
+        return None
+    if not state_key:
+        raise ConfigError(
+            "chat.memory_turns is on, but BOTJOB_STATE_KEY is not set: memory would be stored in plain text",
+            hint="set BOTJOB_STATE_KEY (a repository secret) to a long random string, or set chat.memory_turns to 0",
+        )
+    from .memory import ChatMemory  # cryptography: imported only by bots that remember
+
+    return ChatMemory(state_dir / "memory", state_key, config.chat.memory_turns)
+
+
+def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
+    """Daily counts, kept under keyed hashes of chat ids (the bot token is key enough without a state key)."""
+    if not config.access.daily_limit:
+        return None
+    from .memory import DailyUsage, name_secret
+
+    return DailyUsage(state_dir / "usage.json", name_secret(secret), config.access.daily_limit)
