@@ -196,7 +196,10 @@ class BatchJob:
                 if poll >= 1:
                     continue
                 return
-            todo = [page[i] for i in (ledger.open_page(list(page)) if not dry_run else sorted(page))]
+            if dry_run:
+                todo = [page[i] for i in sorted(page) if not ledger.checkpoint.is_finished(i)]
+            else:
+                todo = [page[i] for i in ledger.open_page(list(page))]
             if todo:
                 works = conversation.plan(todo, self._bot_identity(todo, dry_run), self.rules)
                 stopped = self._work_through(works, ledger, report, dry_run)
@@ -293,6 +296,8 @@ class BatchJob:
         with self._counting:
             allowance = self.usage.check(work.chat_id) if self.usage else "ok"
         if allowance != "ok":
+            with self._counting:
+                report.model_calls -= 1  # reserved in _why_stop, not used
             told = allowance == "last-warning" and self._deliver(work, self.config.access.daily_limit_reply, ledger)
             if allowance == "silent":
                 ledger.finish(work)
