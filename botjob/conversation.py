@@ -64,6 +64,7 @@ class Work:
     text: str = ""  # SAY and RESET: what to send
     turns: tuple[dict[str, str], ...] = ()  # ASK: the question (and what it replies to), as chat turns
     question: str = ""  # ASK: the asker's own words, for memory
+    asker: int | None = None  # ASK: who asked; a group's burst is one person's messages
     reason: str = ""  # SKIP: why, for the log (never the text)
     sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
 
@@ -138,8 +139,8 @@ def plan(updates: list[Any], bot: BotIdentity, rules: ChatRules) -> list[Work]:
     """What to do for each update of a page: one Work per update, or one per burst of questions.
 
     Every update with an id ends up in exactly one Work, in the order of
-    their first update; a burst (several questions from one chat, with
-    nothing else from that chat in between) becomes one ASK.
+    their first update; a burst (several questions from one person in one
+    chat, with nothing else from that chat in between) becomes one ASK.
     """
     works: list[Work] = []
     open_burst: dict[int, int] = {}  # chat -> index in works of its ASK still open for merging
@@ -150,9 +151,9 @@ def plan(updates: list[Any], bot: BotIdentity, rules: ChatRules) -> list[Work]:
         incoming = parse_update(update)
         work = _decide(update_id, incoming, bot, rules)
         chat = work.chat_id if work.action is not Action.SKIP else None
-        if chat is not None and work.action is Action.ASK and rules.merge_bursts and chat in open_burst:
-            index = open_burst[chat]
-            works[index] = _merge(works[index], work)
+        burst = open_burst.get(chat) if chat is not None else None
+        if work.action is Action.ASK and rules.merge_bursts and burst is not None and works[burst].asker == work.asker:
+            works[burst] = _merge(works[burst], work)
             continue
         if chat is not None:
             open_burst.pop(chat, None)
@@ -215,7 +216,7 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
     turns.append({"role": "user", "content": question})
     return Work(
         Action.ASK, (incoming.update_id,), incoming.chat_id, incoming.message_id,
-        turns=tuple(turns), question=question, sent_at=incoming.date,
+        turns=tuple(turns), question=question, asker=incoming.sender_id, sent_at=incoming.date,
     )
 
 
@@ -228,6 +229,7 @@ def _merge(first: Work, later: Work) -> Work:
         later.reply_to,
         turns=tuple(alternate(list(first.turns) + list(later.turns))),
         question=f"{first.question}\n\n{later.question}",
+        asker=first.asker,
         sent_at=first.sent_at,
     )
 
@@ -280,6 +282,9 @@ def build_prompt(
     system_prompt: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history: list[dict[str, str]] = ()
 ) -> list[dict[str, str]]:
     """The chat messages sent to the model: the system prompt, remembered turns, then the question."""
+    turns = list(turns)
+    if history and turns and turns[0] == history[-1]:
+        turns.pop(0)  # a reply to the last remembered answer: memory has it already
     conversation = alternate([*history, *turns])
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     return system + conversation

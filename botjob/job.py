@@ -319,7 +319,7 @@ class BatchJob:
         with self._counting:
             report.model_seconds.append(self.clock() - started)
         text = conversation.clean_model_text(raw) or self.config.reply.empty
-        if not self._deliver(work, text, ledger):
+        if not self._deliver(work, text, ledger, formatted=True):
             return "failed"
         if self.memory is not None:
             self.memory.remember(work.chat_id, work.question, text)
@@ -351,18 +351,19 @@ class BatchJob:
         except BotjobError as error:
             log.debug("typing indicator not shown (%s)", error)
 
-    def _deliver(self, work: Work, text: str, ledger: _Ledger) -> bool:
+    def _deliver(self, work: Work, text: str, ledger: _Ledger, *, formatted: bool = False) -> bool:
         """Send a reply in as many parts as it takes and record the work finished, as one step.
 
-        False when this chat cannot receive it (blocked the bot, deleted): finished all the same.
+        Only the model's answers use ``chat.parse_mode``; the fixed texts go as
+        plain text. False when this chat cannot receive it (blocked the bot,
+        deleted): finished all the same.
         """
         with ledger.lock:
-            delivered = self._send(work, text)
+            delivered = self._send(work, text, self.config.chat.parse_mode or None if formatted else None)
             ledger.finish(work)
         return delivered
 
-    def _send(self, work: Work, text: str) -> bool:
-        parse_mode = self.config.chat.parse_mode or None
+    def _send(self, work: Work, text: str, parse_mode: str | None) -> bool:
         for part in conversation.split_for_telegram(text):
             try:
                 self._send_part(work, part, parse_mode)
@@ -390,7 +391,7 @@ class BatchJob:
             send(None)
 
     def _bot_identity(self, updates: list[object], dry_run: bool) -> BotIdentity:
-        """Who the bot is, from state/ or one getMe when a group message needs its @username.
+        """Who the bot is, from state/ or one getMe when a message may name it by its @username.
 
         Also registers the command menu once (best effort). Private chats need
         neither call: the bot's id is in its token.
@@ -398,7 +399,7 @@ class BatchJob:
         profile = self._profile or self.store.load_profile()
         if profile is None or profile.id != self.bot.bot_id:
             profile = BotProfile(self.bot.bot_id or 0, "")
-        if not profile.username and any(_in_group(u) for u in updates):
+        if not profile.username and any(map(_names_anyone, updates)):
             me = self._retrying("getMe", self.bot.get_me)
             profile = BotProfile(int(me["id"]), str(me.get("username") or ""), profile.commands)
         if profile.commands != COMMANDS_DIGEST and not dry_run:
@@ -431,9 +432,10 @@ class BatchJob:
                 self.sleep(delay)
 
 
-def _in_group(update: object) -> bool:
+def _names_anyone(update: object) -> bool:
+    """Whether deciding about this update may need the bot's @username: a group message, or an @ anywhere."""
     incoming = conversation.parse_update(update)
-    return incoming is not None and incoming.chat_type in conversation.GROUP_TYPES
+    return incoming is not None and (incoming.chat_type in conversation.GROUP_TYPES or "@" in (incoming.text or ""))
 
 
 def _rules(config: Config, schedule: str) -> ChatRules:

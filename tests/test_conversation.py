@@ -288,6 +288,15 @@ def test_a_burst_from_one_chat_is_one_question_threaded_to_the_last():
     assert burst.turns == ({"role": "user", "content": "Hi\n\nI have a question\n\nwhat is the capital of Peru?"},)
 
 
+def test_in_a_group_a_burst_is_one_persons_messages():
+    def from_(user_id, update_id, text):
+        return message_update(update_id, chat=GROUP_CHAT, text=f"@helper_bot {text}", message_id=update_id,
+                              **{"from": {"id": user_id, "is_bot": False, "first_name": "P"}})
+
+    updates = [from_(1, 1, "a"), from_(1, 2, "b"), from_(2, 3, "c"), from_(1, 4, "d")]
+    assert [w.update_ids for w in plan(updates, BOT, RULES)] == [(1, 2), (3,), (4,)]
+
+
 def test_bursts_can_be_turned_off():
     rules = ChatRules(**{**RULES.__dict__, "merge_bursts": False})
     updates = [text_update(1, "a"), text_update(2, "b")]
@@ -356,14 +365,23 @@ def test_empty_system_prompt_is_left_out(system_prompt):
     assert build_prompt(system_prompt, [{"role": "user", "content": "hi"}]) == [{"role": "user", "content": "hi"}]
 
 
-def test_remembered_turns_come_before_the_question_and_roles_alternate():
+def test_a_reply_to_the_last_remembered_answer_does_not_repeat_it():
     history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     turns = [{"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "What did I say?"}]
     assert build_prompt("S", turns, history) == [
         {"role": "system", "content": "S"},
         {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello!\n\nHello!"},
+        {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "What did I say?"},
+    ]
+
+
+def test_a_reply_to_an_older_answer_joins_it_and_roles_still_alternate():
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    turns = [{"role": "assistant", "content": "An older answer."}, {"role": "user", "content": "About that?"}]
+    assert build_prompt("S", turns, history)[2:] == [
+        {"role": "assistant", "content": "Hello!\n\nAn older answer."},
+        {"role": "user", "content": "About that?"},
     ]
 
 
