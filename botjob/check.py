@@ -107,7 +107,13 @@ def _check_telegram(env: Mapping[str, str], config: Config, *, fix: bool) -> lis
 def _check_model(env: Mapping[str, str], config: Config) -> Finding:
     target = model_target(config, env)
     try:
-        model = ChatModel(target, token=env.get("HF_TOKEN", "").strip() or None, timeout=config.llm.timeout, max_tokens=5)
+        model = ChatModel(
+            target,
+            token=env.get("HF_TOKEN", "").strip() or None,
+            timeout=config.llm.timeout,
+            max_tokens=5,
+            task=config.llm.task,
+        )
         started = time.monotonic()
         model.reply(PROBE)
     except BotjobError as error:

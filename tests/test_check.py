@@ -75,6 +75,13 @@ def test_a_model_that_cannot_answer(owner_repo, check_env, capsys, model, status
     assert code == 1 and "FAIL  model" in out and words in out
 
 
+def test_a_base_model_endpoint_is_tried_with_text_generation(owner_repo, check_env, capsys, model) -> None:
+    (owner_repo / "botjob.yaml").write_text("llm:\n  task: text-generation\n")
+    code, out = check(capsys, check_env)
+    assert code == 0 and "ok    model" in out
+    assert [r["path"] for r in model.requests] == ["/"]  # TGI's generate route, not chat completions
+
+
 def test_a_loading_model_is_a_warning_not_a_failure(owner_repo, check_env, capsys, model) -> None:
     model.fail(503, times=3)
     code, out = check(capsys, check_env)
