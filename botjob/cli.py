@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except BotjobError as error:
         _report_error(error, env)
         return EXIT_BAD_CONFIG if isinstance(error, ConfigError) else EXIT_NEEDS_OWNER
+    except Exception:  # a bug: the traceback helps, but it must not carry a token
+        print(redact(traceback.format_exc(), secrets_in(env)), file=sys.stderr, end="")
+        _report_error(BotjobError("unexpected error (a bug in botjob)", hint="please report it with the traceback above"), env)
+        return EXIT_NEEDS_OWNER
 
 
 def _report_error(error: BotjobError, env: Mapping[str, str], level: str = "error") -> None:

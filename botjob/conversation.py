@@ -293,9 +293,16 @@ def build_prompt(
 _THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_model_text(text: str) -> str:
-    """What the user may see of the model's output: reasoning blocks removed, ends trimmed."""
-    text = _THINK_BLOCK.sub("", text)
+    """What the user may see of the model's output: reasoning blocks removed, ends trimmed.
+
+    Half an emoji (a lone UTF-16 surrogate, which JSON can carry) becomes
+    U+FFFD: it could be neither counted nor sent.
+    """
+    text = _LONE_SURROGATE.sub("\ufffd", _THINK_BLOCK.sub("", text))
     # Some chat templates put the opening <think> in the prompt: only the closing tag comes back.
     _, closing, after = text.rpartition("</think>")
     return (after if closing else text).strip()

@@ -140,3 +140,17 @@ def test_in_actions_a_failure_the_owner_must_fix_is_an_error_annotation(telegram
     annotation = next(line for line in result.stdout.splitlines() if line.startswith("::error::"))
     assert "credits" in annotation and "BOTJOB_LLM_URL" in annotation
     assert "❌" in summary.read_text() and "needs the owner" in summary.read_text()
+
+
+def test_an_unexpected_error_shows_a_traceback_without_the_token(env, monkeypatch, capsys) -> None:
+    import botjob.cli
+
+    def broken(args, env):
+        raise RuntimeError(f"something odd near {env['TELEGRAM_BOT_TOKEN']}")
+
+    monkeypatch.setattr(botjob.cli, "command_run", broken)
+    code = main(["run"], env=env)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" in err and "RuntimeError: something odd near ***" in err and "a bug in botjob" in err
+    assert env["TELEGRAM_BOT_TOKEN"] not in err
