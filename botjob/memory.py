@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from botjob.errors import ConfigError
+from botjob.state import write_atomically, write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -119,21 +118,6 @@ def name_secret(state_key: str) -> str:
     return derive_state_keys(state_key).name_secret
 
 
-def _write_atomic(path: Path, content: bytes, prefix: str) -> None:
-    """Temp file + rename, as in botjob.state: a crash leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            temp.write(content)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 class ChatMemory:
     """Last N turns per chat, encrypted with Fernet under a key derived from BOTJOB_STATE_KEY.
 
@@ -178,7 +162,7 @@ class ChatMemory:
             "turns": [{"user": q, "assistant": a} for q, a in pairs[-self.turns :]],
         }
         token = self._fernet.encrypt(json.dumps(document, ensure_ascii=False).encode("utf-8"))
-        _write_atomic(self.path(chat_id), token, prefix=".memory-")
+        write_atomically(self.path(chat_id), token)
 
     def forget(self, chat_id: int) -> bool:
         """Delete the chat's memory (/reset); True if there was one."""
@@ -287,7 +271,7 @@ class DailyUsage:
             "day": self._day.isoformat(),
             "chats": {key: {"count": t.count, "told": t.told} for key, t in sorted(self._chats.items())},
         }
-        _write_atomic(self.path, (json.dumps(document, indent=1) + "\n").encode("utf-8"), prefix=".usage-")
+        write_json_atomically(self.path, document)
         self._changed = False
 
     def _tally(self, chat_id: int, *, create: bool = True) -> _Tally:

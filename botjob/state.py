@@ -120,13 +120,16 @@ class StateStore:
 
 
 def write_json_atomically(path: Path, document: object) -> None:
-    """A crash leaves either the old file or the new one, never half of one."""
+    write_atomically(path, (json.dumps(document) + "\n").encode("utf-8"))
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Temp file + fsync + rename: a crash leaves either the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as temp:
-            json.dump(document, temp)
-            temp.write("\n")
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(content)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from botjob.errors import Failure
-from botjob.sandbox import ModelSandbox, TelegramSandbox
+from botjob.sandbox import TelegramSandbox
 from botjob.state import StateStore
 
 ALICE, BOB, CAROL = 1001, 1002, 1003

@@ -199,7 +199,7 @@ def test_a_failed_write_keeps_the_old_memory_and_no_temp_file(
     def crash(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(memory_module.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
         memory.remember(ALICE, "lost question", "lost answer")
     monkeypatch.undo()

@@ -177,7 +177,7 @@ def test_save_interrupted_while_writing_keeps_the_old_file(store, state_dir, mon
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. the workflow cancelled mid-write
 
-    monkeypatch.setattr(json, "dump", crash)
+    monkeypatch.setattr(os, "fsync", crash)  # the new content is written, not yet in place
     with pytest.raises(KeyboardInterrupt):
         store.save(Checkpoint(11))
     monkeypatch.undo()
