@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from botjob import memory as memory_module
 from botjob.errors import ConfigError
 from botjob.memory import ChatMemory, DailyUsage, chat_key, name_secret
 
