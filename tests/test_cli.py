@@ -154,3 +154,26 @@ def test_an_unexpected_error_shows_a_traceback_without_the_token(env, monkeypatc
     assert code == 1
     assert "Traceback" in err and "RuntimeError: something odd near ***" in err and "a bug in botjob" in err
     assert env["TELEGRAM_BOT_TOKEN"] not in err
+
+
+@pytest.mark.parametrize(
+    ("fault", "exit_code", "owner_sees", "user_sees"),
+    [
+        (503, 0, "warning: model answered HTTP 503", None),  # passing: the next run retries, no reply yet
+        (402, 1, "error: model answered HTTP 402: no inference credits left", None),  # the owner must act
+        (422, 0, "failed 1", "Sorry, I couldn't answer that one."),  # only this question: an apology
+    ],
+)
+def test_each_failure_class_as_the_owner_and_the_user_see_it(
+    telegram, model, env, tmp_path: Path, fault: int, exit_code: int, owner_sees: str, user_sees: str | None
+) -> None:
+    (tmp_path / "botjob.yaml").write_text("run:\n  retries: 0\n")
+    telegram.user_says("hello", chat_id=1)
+    model.fail(fault, times=2)  # the model-name lookup, then the question
+
+    result = run_cli("run", "--state-dir", "s", env=env, cwd=tmp_path)
+
+    assert result.returncode == exit_code
+    assert owner_sees in result.stdout + result.stderr
+    assert [m["text"][: len(user_sees or "")] for m in telegram.sent()] == ([user_sees] if user_sees else [])
+    assert (len(telegram.pending()) == 1) is (user_sees is None)  # unanswered questions stay with Telegram
