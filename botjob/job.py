@@ -253,9 +253,9 @@ class BatchJob:
         if self.clock() >= self._deadline:
             return "time budget used up"
         cap = self.config.run.max_model_calls
-        if work.action is Action.ASK and cap:
+        if work.action is Action.ASK:
             with self._counting:
-                if report.model_calls >= cap:
+                if cap and report.model_calls >= cap:
                     return f"reached the cap of {cap} model calls"
                 report.model_calls += 1  # reserved now, so parallel workers never pass the cap
         return ""

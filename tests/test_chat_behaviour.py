@@ -672,10 +672,11 @@ def test_the_daily_limit_tells_a_chat_once_and_a_new_day_starts_afresh(telegram,
     assert str(ALICE).encode() not in usage and str(BOB).encode() not in usage
 
 
-def test_questions_past_the_daily_limit_do_not_use_up_the_model_call_cap(telegram, model, make_job, state_dir, calendar) -> None:
+@pytest.mark.parametrize("cap", [2, 0])  # 0: no cap at all
+def test_questions_past_the_daily_limit_do_not_use_up_the_model_call_cap(telegram, model, make_job, state_dir, calendar, cap) -> None:
     """A chat past its limit costs no model call, so it must not end the run early for everyone."""
     config = settings(access=AccessSettings(daily_limit=1), chat=ChatSettings(merge_bursts=False),
-                      run=dataclasses.replace(Config().run, max_model_calls=2))
+                      run=dataclasses.replace(Config().run, max_model_calls=cap))
     telegram.user_says("question 0", chat_id=ALICE)
     make_job(config).run_once()  # Alice has had her one question today
     asked_before = len(prompts(model))
