@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -563,3 +564,18 @@ def test_no_state_folder_and_no_heartbeat_due_is_nothing_to_save(world: World):
 
     assert result == SaveResult(committed=False, pushed=False, message="nothing to save: no state/ directory", attempts=0)
 
+
+
+def test_the_command_runs_on_the_standard_library_alone_and_never_prints_the_token(world: World):
+    """The workflow's last step: `python3 -m botjob save-state` on a runner where nothing was installed."""
+    write_offset(world.runner, 500000009)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "GITHUB_TOKEN": FAKE_TOKEN}
+
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "botjob", "save-state"], cwd=world.runner, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "state: offset" in done.stdout and "pushed" in done.stdout
+    assert json.loads(world.remote_file("state/offset.json"))["offset"] == 500000009
+    assert_token_nowhere(done.stdout, done.stderr, (world.runner / ".git" / "config").read_text())
