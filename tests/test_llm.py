@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -322,3 +323,58 @@ def test_the_job_passes_the_configured_task_to_the_model(make_job, model: ModelS
     assert job.model.task == "text-generation"
     model.reply_with(" Hello.\nUser:")
     assert job.model.reply([{"role": "user", "content": "Hi"}]) == "Hello."
+
+
+# ---------------------------------------------------------------------------- hosted models (Inference Providers)
+
+
+@pytest.fixture
+def router():
+    """Hugging Face's router, stood in for by an httpx2 MockTransport (huggingface_hub's own client hook)."""
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.utils._http import default_client_factory
+
+    calls: list[httpx2.Request] = []
+    answers: list[httpx2.Response] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request)
+        if answers:
+            return answers.pop(0)
+        return httpx2.Response(200, json={
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "Qwen/Qwen2.5-7B-Instruct",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Four."}, "finish_reason": "stop"}],
+        })
+
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handle)))
+    huggingface_hub.close_session()
+    try:
+        yield calls, answers
+    finally:
+        huggingface_hub.set_client_factory(default_client_factory)
+        huggingface_hub.close_session()
+
+
+def test_a_hosted_model_is_asked_through_the_router_with_the_token(router) -> None:
+    calls, _ = router
+    chat = ChatModel(ModelTarget(model="Qwen/Qwen2.5-7B-Instruct"), token="hf_hosted_secret", timeout=5)
+
+    assert chat.reply(QUESTION) == "Four."
+
+    (request,) = calls
+    assert str(request.url) == "https://router.huggingface.co/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer hf_hosted_secret"
+    body = json.loads(request.content)
+    assert body["model"] == "Qwen/Qwen2.5-7B-Instruct" and body["messages"] == QUESTION
+
+
+def test_spent_credits_at_the_router_are_the_owners_to_fix(router) -> None:
+    import httpx2
+
+    _, answers = router
+    answers.append(httpx2.Response(402, json={"error": "You have exceeded your monthly included credits for Inference Providers."}))
+    chat = ChatModel(ModelTarget(model="Qwen/Qwen2.5-7B-Instruct"), token="hf_hosted_secret", timeout=5)
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.BOT_WIDE and "credits" in caught.value.explain()
