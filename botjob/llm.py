@@ -13,6 +13,7 @@ says which failure class it belongs to.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,9 @@ class ModelTarget:
     endpoint_model: str = ""  # name sent to an endpoint; empty = ask its /v1/models
 
     def describe(self) -> str:
-        return f"endpoint {self.base_url}" if self.base_url else f"{self.model} via provider {self.provider}"
+        # Only the host of an endpoint: its URL may carry a key, and logs may be public.
+        host = urlsplit(self.base_url).hostname or "(unparsable URL)"
+        return f"endpoint {host}" if self.base_url else f"{self.model} via provider {self.provider}"
 
 
 class ChatModel:
