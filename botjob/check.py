@@ -117,9 +117,7 @@ def _check_model(env: Mapping[str, str], config: Config) -> Finding:
         started = time.monotonic()
         model.reply(PROBE)
     except BotjobError as error:
-        if error.kind is Failure.TRANSIENT:
-            return Finding("model", WARNING, f"{target.describe()}: {error}", "a passing trouble: try again in a minute")
-        return _problem("model", error)
+        return _problem("model", error, about=target.describe())
     return Finding("model", OK, f"{target.describe()} answered in {time.monotonic() - started:.1f} s")
 
 
@@ -140,8 +138,11 @@ def _check_schedule(workflow: str | Path) -> Finding:
     return Finding("schedule", OK, f"{crons}: {schedule.descriptions[0][0].lower()}{schedule.descriptions[0][1:]} (UTC)")
 
 
-def _problem(topic: str, error: BotjobError) -> Finding:
-    return Finding(topic, PROBLEM, str(error), error.hint or "")
+def _problem(topic: str, error: BotjobError, *, about: str = "") -> Finding:
+    detail = f"{about}: {error}" if about else str(error)
+    if error.kind is Failure.TRANSIENT:  # nothing to fix in the set-up: the service is away for now
+        return Finding(topic, WARNING, detail, error.hint or "a passing trouble: try again in a minute")
+    return Finding(topic, PROBLEM, detail, error.hint or "")
 
 
 def _host(url: str) -> str:

@@ -220,7 +220,13 @@ def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 level = "error" if finding.level == PROBLEM else "warning"
                 print(actions.annotation(level, redact(f"{finding.topic}: {finding.detail} — {finding.hint}", secrets)))
     problems = sum(f.level == PROBLEM for f in findings)
-    print(f"\n{problems} problem{'s' if problems != 1 else ''} found." if problems else "\nAll set.")
+    warnings = sum(f.level not in (OK, PROBLEM) for f in findings)
+    if problems:
+        print(f"\n{problems} problem{'s' if problems != 1 else ''} found.")
+    elif warnings:
+        print(f"\nNo problem in the set-up, but {warnings} check{'s' if warnings != 1 else ''} could not be finished: run it again later.")
+    else:
+        print("\nAll set.")
     return EXIT_NEEDS_OWNER if problems else EXIT_OK
 
 

@@ -86,6 +86,13 @@ def test_a_loading_model_is_a_warning_not_a_failure(owner_repo, check_env, capsy
     model.fail(503, times=3)
     code, out = check(capsys, check_env)
     assert code == 0 and "warn  model" in out and "try again" in out
+    assert "All set." not in out and "could not be finished" in out
+
+
+def test_telegram_being_away_is_a_warning_not_a_failure(owner_repo, check_env, capsys, telegram) -> None:
+    telegram.fail("getMe", 502)
+    code, out = check(capsys, check_env)
+    assert code == 0 and "warn  telegram" in out and "try again" in out
 
 
 def test_a_bad_settings_file(owner_repo, check_env, capsys) -> None:
