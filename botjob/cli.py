@@ -157,7 +157,7 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def exit_code(report: RunReport) -> int:
-    if report.error is None or report.error.kind is Failure.TRANSIENT:
+    if report.ok:  # done, or stopped by a passing trouble the next run retries
         return EXIT_OK
     return EXIT_BAD_CONFIG if isinstance(report.error, ConfigError) else EXIT_NEEDS_OWNER
 

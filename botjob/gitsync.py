@@ -20,12 +20,12 @@ from pathlib import Path, PurePosixPath
 
 from botjob.errors import BotjobError, Failure
 from botjob.redaction import redact
+from botjob.state import OFFSET_FILE
 
 log = logging.getLogger(__name__)
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-OFFSET_FILE = "offset.json"
 HEARTBEAT_FILE = "heartbeat.json"
 SKIP_CI = "[skip ci]"
 NETWORK_TIMEOUT = 300  # seconds for one fetch or push; a hung connection must not eat the job

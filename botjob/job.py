@@ -117,10 +117,6 @@ class _Ledger:
         self.report.offset_after = checkpoint.offset
 
 
-class _Stop(Exception):
-    """No new work: the time budget, a cap, or a failure elsewhere. Work in flight still finishes."""
-
-
 class BatchJob:
     """Answers everything waiting for one bot, once: chats in parallel, each chat in order."""
 
