@@ -24,6 +24,7 @@ from botjob.conversation import Action, BotIdentity, ChatRules, split_for_telegr
 from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.state import Checkpoint
 from botjob.wiring import build_job
+from conftest import FakeClock
 
 TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"
 BOT_ID = 123456789
@@ -357,13 +358,31 @@ def sandboxes() -> Iterator[tuple[TelegramSandbox, EscapingModelSandbox]]:
         yield telegram, model
 
 
+def ask_with_scripted_answer(
+    telegram: TelegramSandbox, model: EscapingModelSandbox, question: str, chat_id: int, answer: str
+) -> list[dict[str, Any]]:
+    """One question, the model answering ``answer``, one run: it must end well, past the question, with a reply."""
+    update_id = telegram.user_says(question, chat_id=chat_id)
+    sent_before = len(telegram.sent())
+    model.say(answer)
+    try:
+        report, stored = run_job(telegram, model)
+    finally:
+        model.say(None)
+    assert report.error is None, report.error
+    assert stored["offset"] > update_id
+    parts = [m for m in telegram.sent()[sent_before:] if m["chat_id"] == chat_id]
+    assert parts
+    return parts
+
+
 def run_job(telegram: TelegramSandbox, model: ModelSandbox) -> tuple[Any, dict[str, Any]]:
     """One `botjob run` as the CLI wires it, on a fresh state/ and a still clock; the report and offset.json."""
     with tempfile.TemporaryDirectory() as directory:
         state_dir = Path(directory) / "state"
         env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url}
         job = build_job(Config(), env, state_dir)
-        clock = StillClock()
+        clock = FakeClock()
         job.clock, job.sleep = clock, clock.sleep
         try:
             report = job.run_once()
@@ -372,17 +391,6 @@ def run_job(telegram: TelegramSandbox, model: ModelSandbox) -> tuple[Any, dict[s
         return report, json.loads((state_dir / "offset.json").read_text(encoding="utf-8"))
 
 
-class StillClock:
-    """Time that moves only when the job sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # The sandbox keeps what it is given as Telegram would; it only needs a chat it records to have an id,
@@ -444,19 +452,8 @@ model_answers = (
 def test_whatever_the_model_says_the_question_is_answered_and_finished(
     sandboxes: tuple[TelegramSandbox, EscapingModelSandbox], answer: str
 ) -> None:
-    telegram, model = sandboxes
-    question = telegram.user_says("tell me something", chat_id=5151)
-    sent_before = len(telegram.sent())
-    model.say(answer)
-    try:
-        report, stored = run_job(telegram, model)
-    finally:
-        model.say(None)
-
-    assert report.error is None, report.error
-    assert stored["offset"] > question
-    parts = [m for m in telegram.sent()[sent_before:] if m["chat_id"] == 5151]
-    assert parts and len({m["reply_to_message_id"] for m in parts}) == 1
+    parts = ask_with_scripted_answer(*sandboxes, "tell me something", 5151, answer)
+    assert len({m["reply_to_message_id"] for m in parts}) == 1
     assert_parts_acceptable([m["text"] for m in parts], conversation.TELEGRAM_TEXT_LIMIT)
     shown = conversation.clean_model_text(answer) or Config().reply.empty
     # All of the model's words, in order (a "word" longer than a message is cut in two).
@@ -464,16 +461,5 @@ def test_whatever_the_model_says_the_question_is_answered_and_finished(
 
 
 def test_a_model_answer_with_half_an_emoji_is_still_delivered(sandboxes: tuple[TelegramSandbox, EscapingModelSandbox]) -> None:
-    telegram, model = sandboxes
-    question = telegram.user_says("an emoji please", chat_id=5252)
-    sent_before = len(telegram.sent())
-    model.say("Here you go: \ud83d and more")
-    try:
-        report, stored = run_job(telegram, model)
-    finally:
-        model.say(None)
-
-    assert report.error is None, report.error
-    assert stored["offset"] > question
-    parts = [m["text"] for m in telegram.sent()[sent_before:] if m["chat_id"] == 5252]
-    assert parts and parts[0].startswith("Here you go:")
+    parts = [m["text"] for m in ask_with_scripted_answer(*sandboxes, "an emoji please", 5252, "Here you go: \ud83d and more")]
+    assert parts[0].startswith("Here you go:")
