@@ -188,6 +188,8 @@ def report_markdown(report: RunReport) -> str:
         ("failed (apologised or undeliverable)", report.failed),
         ("offset before → after", f"{report.offset_before} → {report.offset_after}"),
     ]
+    if report.ids_restarted:
+        rows.append(("update ids", "restarted by Telegram (a quiet week): the stored offset was replaced"))
     if report.model_seconds:
         average = sum(report.model_seconds) / len(report.model_seconds)
         rows.append(("model latency (avg / max)", f"{average:.1f} s / {max(report.model_seconds):.1f} s"))

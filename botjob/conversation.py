@@ -38,6 +38,7 @@ class Incoming:
     quoted: str | None = None  # text of the message this one replies to
     quoted_from_id: int | None = None  # who wrote that message
     date: int = 0  # when it was sent (Unix time)
+    moved: tuple[int, int] | None = None  # a group became a supergroup: (old chat id, new chat id)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Work:
     asker: int | None = None  # ASK: who asked; a group's burst is one person's messages
     reason: str = ""  # SKIP: why, for the log (never the text)
     sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
+    moved: tuple[int, int] | None = None  # SKIP: a group became a supergroup, (old chat id, new chat id)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,17 @@ def parse_update(update: Any) -> Incoming | None:
         quoted=_words_of(quoted) if quoted else None,
         quoted_from_id=quoted_sender.get("id") if _is_id(quoted_sender.get("id")) else None,
         date=message["date"] if _is_id(message.get("date")) else 0,
+        moved=_migration(message, chat["id"]),
     )
+
+
+def _migration(message: dict[str, Any], chat_id: int) -> tuple[int, int] | None:
+    """The service message Telegram sends in both chats when a group becomes a supergroup."""
+    if _is_id(message.get("migrate_to_chat_id")):
+        return chat_id, message["migrate_to_chat_id"]
+    if _is_id(message.get("migrate_from_chat_id")):
+        return message["migrate_from_chat_id"], chat_id
+    return None
 
 
 def _words_of(message: dict[str, Any]) -> str | None:
@@ -166,6 +178,8 @@ def plan(updates: list[Any], bot: BotIdentity, rules: ChatRules) -> list[Work]:
 def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: ChatRules) -> Work:
     if incoming is None:
         return Work(Action.SKIP, (update_id,), reason="not a message")
+    if incoming.moved:
+        return Work(Action.SKIP, (update_id,), reason="the group became a supergroup", moved=incoming.moved)
     in_group = incoming.chat_type in GROUP_TYPES
     if incoming.chat_type not in GROUP_TYPES + ("private",):
         return _skip(incoming, f"{incoming.chat_type} chat")

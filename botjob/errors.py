@@ -69,6 +69,7 @@ class TelegramError(BotjobError):
         description: str,
         *,
         retry_after: float | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
         kind, hint = _classify(method, error_code, description)
         code = f" {error_code}" if error_code is not None else ""
@@ -76,6 +77,7 @@ class TelegramError(BotjobError):
         self.method = method
         self.error_code = error_code
         self.description = description
+        self.migrate_to_chat_id = migrate_to_chat_id  # the group became this supergroup
 
 
 def _classify(method: str, code: int | None, description: str) -> tuple[Failure, str | None]:

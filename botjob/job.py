@@ -46,12 +46,14 @@ class Memory(Protocol):
     def load(self, chat_id: int) -> list[dict[str, str]]: ...
     def remember(self, chat_id: int, user_text: str, assistant_text: str) -> None: ...
     def forget(self, chat_id: int) -> bool: ...
+    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
 
 
 class Usage(Protocol):
     def check(self, chat_id: int) -> str: ...  # "ok", "last-warning" or "silent"
     def mark_told(self, chat_id: int) -> None: ...
     def count(self, chat_id: int) -> None: ...
+    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
     def save(self) -> None: ...
 
 
@@ -69,6 +71,7 @@ class RunReport:
     model_calls: int = 0
     model_seconds: list[float] = field(default_factory=list)
     stopped: str = "nothing left to answer"
+    ids_restarted: bool = False  # Telegram's update ids started again below the stored offset
     error: BotjobError | None = None
     dry_run: bool = False
 
@@ -92,6 +95,14 @@ class _Ledger:
         self.lock = threading.RLock()
         self.waiting: list[int] = []
         self.fetched_up_to = 0
+
+    def restart(self, first_id: int, *, save: bool) -> None:
+        """Telegram's update ids started again below the stored offset: forget the old sequence."""
+        with self.lock:
+            if save:
+                self._save(Checkpoint(first_id))
+            else:
+                self.checkpoint = Checkpoint(first_id)
 
     def open_page(self, ids: list[int]) -> list[int]:
         """The ids of a fetched page not finished yet (a page finished in an earlier run is passed over)."""
@@ -149,6 +160,7 @@ class BatchJob:
         self._deadline = 0.0
         self._profile: BotProfile | None = None
         self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
+        self._moved: dict[int, int] = {}  # groups that became supergroups: old chat id -> new
         self._stopping = threading.Event()
 
     def run_once(self, *, dry_run: bool = False, max_updates: int | None = None, linger: float = 0) -> RunReport:
@@ -192,6 +204,15 @@ class BatchJob:
                 if poll >= 1:
                     continue
                 return
+            if offset and min(page) < offset:
+                # Telegram never returns an id below the offset it was sent unless its queue restarted
+                # (ids are chosen anew after a week without updates; it then ignores an offset "in the future").
+                log.warning(
+                    "Telegram's update ids restarted below the stored offset %d (a quiet week, or state/ from "
+                    "another bot): the stored offset is stale, continuing from update %d", offset, min(page),
+                )
+                report.ids_restarted = True
+                ledger.restart(min(page), save=not dry_run)
             if dry_run:
                 todo = [page[i] for i in sorted(page) if not ledger.checkpoint.is_finished(i)]
             else:
@@ -267,6 +288,8 @@ class BatchJob:
 
     def _skip(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
         report.fetched += len(work.update_ids)
+        if work.moved and not dry_run:
+            self._chat_moved(*work.moved)
         if not dry_run:
             ledger.finish(work)
         with self._counting:
@@ -283,14 +306,14 @@ class BatchJob:
             outcome = self._ask(work, ledger, report)
         else:
             if work.action is Action.RESET and self.memory is not None:
-                self.memory.forget(work.chat_id)
+                self.memory.forget(self._chat_of(work.chat_id))
             outcome = "answered" if self._deliver(work, work.text, ledger) else "failed"
         self._count(report, outcome, work)
 
     def _ask(self, work: Work, ledger: _Ledger, report: RunReport) -> str:
         """Answer a question with the model; the report field its outcome counts in."""
         with self._counting:
-            allowance = self.usage.check(work.chat_id) if self.usage else "ok"
+            allowance = self.usage.check(self._chat_of(work.chat_id)) if self.usage else "ok"
         if allowance != "ok":
             with self._counting:
                 report.model_calls -= 1  # reserved in _why_stop, not used
@@ -299,11 +322,11 @@ class BatchJob:
                 ledger.finish(work)
             if told:
                 with self._counting:
-                    self.usage.mark_told(work.chat_id)  # type: ignore[union-attr]
+                    self.usage.mark_told(self._chat_of(work.chat_id))  # type: ignore[union-attr]
                     self.usage.save()  # type: ignore[union-attr]
             return "skipped"
-        self._typing(work.chat_id)
-        history = self.memory.load(work.chat_id) if self.memory else []
+        self._typing(self._chat_of(work.chat_id))
+        history = self.memory.load(self._chat_of(work.chat_id)) if self.memory else []
         messages = conversation.build_prompt(self.config.llm.system_prompt, work.turns, history)
         if self.show_text:
             log.debug("prompt for update %s: %r", work.update_ids, messages)
@@ -318,10 +341,10 @@ class BatchJob:
         if not self._deliver(work, text, ledger, formatted=True):
             return "failed"
         if self.memory is not None:
-            self.memory.remember(work.chat_id, work.question, text)
+            self.memory.remember(self._chat_of(work.chat_id), work.question, text)
         if self.usage is not None:
             with self._counting:
-                self.usage.count(work.chat_id)
+                self.usage.count(self._chat_of(work.chat_id))
                 self.usage.save()
         return "answered"
 
@@ -372,19 +395,45 @@ class BatchJob:
 
     def _send_part(self, work: Work, part: str, parse_mode: str | None) -> None:
         def send(mode: str | None) -> object:
+            chat_id = self._chat_of(work.chat_id)
+            # In a supergroup that was a group the question has another message id: no thread.
+            reply_to = work.reply_to if chat_id == work.chat_id else None
             return self._retrying(
                 "sendMessage",
-                lambda: self.bot.send_message(work.chat_id, part, reply_to_message_id=work.reply_to, parse_mode=mode),
+                lambda: self.bot.send_message(chat_id, part, reply_to_message_id=reply_to, parse_mode=mode),
             )
 
         try:
-            send(parse_mode)
+            try:
+                send(parse_mode)
+            except TelegramError as error:
+                if error.migrate_to_chat_id is None or work.chat_id in self._moved:
+                    raise
+                self._chat_moved(work.chat_id, error.migrate_to_chat_id)
+                send(parse_mode)
         except BotjobError as error:
             # Model markup that Telegram's parser rejects: the words matter more than the formatting.
             if parse_mode is None or "can't parse entities" not in str(error):
                 raise
             log.info("update %s: formatting rejected, sent as plain text", work.update_ids)
             send(None)
+
+    def _chat_of(self, chat_id: int) -> int:
+        """Where a chat lives now: a group that became a supergroup has a new id."""
+        return self._moved.get(chat_id, chat_id)
+
+    def _chat_moved(self, old_chat_id: int, new_chat_id: int) -> None:
+        """Replies, memory and today's count follow a group that became a supergroup."""
+        with self._counting:
+            if self._moved.get(old_chat_id) == new_chat_id:
+                return
+            self._moved[old_chat_id] = new_chat_id
+            if self.usage is not None:
+                self.usage.move(old_chat_id, new_chat_id)
+                self.usage.save()
+        if self.memory is not None:
+            self.memory.move(old_chat_id, new_chat_id)
+        log.info("a group became a supergroup: its replies, memory and daily count follow it")
 
     def _bot_identity(self, updates: list[object], dry_run: bool) -> BotIdentity:
         """Who the bot is, from state/ or one getMe when a message may name it by its @username.

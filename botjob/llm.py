@@ -12,11 +12,12 @@ says which failure class it belongs to.
 
 from __future__ import annotations
 
+import json
 import logging
-from urllib.parse import urlsplit
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -37,6 +38,8 @@ TGI_HINT = (
     "Endpoint; Inference Providers serve chat models only (llm.task: chat-completion)"
 )
 
+SERVED_MODELS = "huggingface.co/models?inference_provider=all&other=conversational"
+
 CHAT_COMPLETION = "chat-completion"
 TEXT_GENERATION = "text-generation"
 TASKS = (CHAT_COMPLETION, TEXT_GENERATION)
@@ -47,6 +50,17 @@ STOP_SEQUENCES = [f"\n{USER}:", f"\n{ASSISTANT}:"]  # TGI accepts at most 4 by d
 # Where the continuation starts a new turn: servers do not always honour stop
 # sequences, and TGI returns the one that stopped it as part of the text.
 _NEXT_TURN = re.compile(rf"^[ \t]*(?:{USER}|{ASSISTANT}):", re.MULTILINE)
+
+# What servers say when the model itself is the problem, not the question: the router's "not supported
+# by any provider you have enabled", a provider's "Model not supported by provider", vLLM's and OpenAI's
+# "The model `x` does not exist", TGI's "not a chat model".
+_MODEL_REFUSED = re.compile(
+    r"not supported by (?:any )?provider|model.{0,200}?(?:does not exist|not found|is not a chat model)"
+    r"|model_not_(?:found|supported)|unknown model",
+    re.IGNORECASE,
+)
+# A question a settings check sends nowhere: it only lets the library resolve the model and provider.
+_SETTINGS_PROBE = [{"role": "user", "content": "ping"}]
 
 
 class ModelError(BotjobError):
@@ -107,6 +121,7 @@ class ChatModel:
         self.temperature = temperature
         self._client: Any = None
         self._model_name: str | None = None
+        self._settings_checked = False
 
     def reply(self, messages: list[dict[str, str]]) -> str:
         """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
@@ -153,6 +168,9 @@ class ChatModel:
         return first_turn(generated)
 
     def _get_client(self) -> Any:
+        if not self._settings_checked:
+            self._check_settings()
+            self._settings_checked = True
         if self._client is None:
             from huggingface_hub import InferenceClient
 
@@ -170,6 +188,47 @@ class ChatModel:
                     timeout=self.timeout,
                 )
         return self._client
+
+    def _check_settings(self) -> None:
+        """Find settings that cannot work before the first question, so no question is blamed for them.
+
+        For a hub model the library resolves the provider (and, for a named
+        provider, the model's mapping on the Hub) while preparing a request;
+        this prepares one without sending it. An endpoint URL has nothing to
+        resolve. The helper lives in a private module: if it moves, the check
+        is skipped and the first question finds the same problems.
+        """
+        if self.target.base_url:
+            return
+        try:
+            from huggingface_hub.inference._providers import get_provider_helper
+        except ImportError:
+            return
+        chat = self.task == CHAT_COMPLETION
+        try:
+            helper = get_provider_helper(self.target.provider, task="conversational" if chat else "text-generation", model=self.target.model)
+            helper.prepare_request(
+                inputs=_SETTINGS_PROBE if chat else transcript(_SETTINGS_PROBE),
+                parameters={"model": self.target.model} if chat else {},
+                headers={},
+                model=self.target.model,
+                api_key=self._token,
+            )
+        except ValueError as error:
+            raise ConfigError(f"the model settings cannot work: {error}", hint=self._model_hint()) from None
+        except Exception as error:  # looking the model up on the Hub failed: 404, gated, unreachable...
+            raise self._translate(error) from None
+
+    def _model_hint(self) -> str:
+        if self.target.base_url:
+            return (
+                f"set llm.endpoint_model to a model that {self.target.describe()} serves (empty: ask its /v1/models), "
+                "or fix BOTJOB_LLM_URL; without an endpoint URL, llm.model is asked through Inference Providers"
+            )
+        return (
+            f"set llm.model in botjob.yaml to a model that Inference Providers serve ({SERVED_MODELS}), or pick "
+            f"another llm.provider; huggingface.co/{self.target.model} shows who serves it"
+        )
 
     def _discover_endpoint_model(self) -> str | None:
         """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it.
@@ -204,11 +263,12 @@ class ChatModel:
             return self._translate_status(error.response, getattr(error, "server_message", None))
         if _is_transport_error(error):
             return ModelError(f"cannot reach the model ({type(error).__name__})", kind=Failure.TRANSIENT)
-        if isinstance(error, ValueError):  # raised before any request: unknown provider, unsupported model...
-            return ConfigError(
-                f"the model settings cannot work: {error}",
-                hint="check llm.model and llm.provider in botjob.yaml",
-            )
+        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):  # e.g. a proxy's error page
+            return ModelError("the model's answer was not JSON (a proxy or gateway error?)", kind=Failure.TRANSIENT)
+        if isinstance(error, ValueError):
+            # The settings were checked before the first question: what is left depends on this question,
+            # e.g. text the HTTP layer cannot encode. The message may quote it: keep its type only.
+            return ModelError(f"the question could not be sent ({type(error).__name__})", kind=Failure.MESSAGE)
         return ModelError(f"unexpected model error ({type(error).__name__})", kind=Failure.TRANSIENT)
 
     def _translate_tgi(self, error: Exception) -> ModelError:
@@ -248,6 +308,19 @@ class ChatModel:
             )
         if status in (408, 425, 429) or status >= 500:
             return ModelError(detail, kind=Failure.TRANSIENT, status=status, retry_after=retry_after)
+        if status in (400, 422) and _MODEL_REFUSED.search(_error_text(response, server_message)):
+            # The same status as a rejected question, but the model is the problem: no question is to blame.
+            name = self._model_name or self.target.endpoint_model if self.target.base_url else self.target.model
+            if self.target.base_url:
+                served_by = f" by {where}"
+            elif self.target.provider == "auto":
+                served_by = " by any provider enabled for this account"
+            else:
+                served_by = f" by provider {self.target.provider}"
+            return ModelError(
+                f"{detail}: the model {name or '(the endpoint default)'} is not served{served_by}",
+                kind=Failure.BOT_WIDE, status=status, hint=self._model_hint(),
+            )
         if status in (400, 413, 422):
             # Logged by the caller: the server's text may quote the question, so keep only its length.
             log.debug("model rejected the input (%d chars of server message)", len(server_message or ""))
@@ -282,6 +355,23 @@ def first_turn(continuation: str) -> str:
 def _endpoint_root(url: str) -> str:
     """The server's root, whether the owner gave it with or without the OpenAI path."""
     return url.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
+
+
+def _error_text(response: Any, server_message: str | None) -> str:
+    """The server's own words: OpenAI's ``{"error": {"message": ...}}``, ``{"error": "..."}``, or the text."""
+    try:
+        body = response.json()
+    except Exception:  # not JSON, or not read
+        body = None
+    texts = [server_message or ""]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            texts += [str(error.get(key) or "") for key in ("message", "code", "type")]
+        elif error is not None:
+            texts.append(str(error))
+        texts += [str(body.get(key) or "") for key in ("message", "detail")]
+    return " ".join(t for t in texts if t)
 
 
 def _retry_after(response: Any) -> float | None:

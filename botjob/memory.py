@@ -154,8 +154,17 @@ class ChatMemory:
         """Add one question and its answer, keep the last ``turns`` of them (atomic write)."""
         if self.turns == 0:
             return
-        pairs = self._pairs(chat_id)
-        pairs.append((user_text, assistant_text))
+        self._write(chat_id, [*self._pairs(chat_id), (user_text, assistant_text)])
+
+    def move(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup with a new id: its memory follows it."""
+        pairs = self._pairs(old_chat_id) if self.turns else []
+        if not pairs:
+            return
+        self._write(new_chat_id, pairs + self._pairs(new_chat_id))
+        self.forget(old_chat_id)
+
+    def _write(self, chat_id: int, pairs: list[tuple[str, str]]) -> None:
         document = {
             "v": _FORMAT_VERSION,
             "chat": chat_key(self._name_secret, chat_id),  # checked on load: a file moved to another chat is ignored
@@ -252,6 +261,18 @@ class DailyUsage:
         """One more answered question today."""
         if self.limit:
             self._tally(chat_id).count += 1
+            self._changed = True
+
+    def move(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup with a new id: today's count follows it."""
+        if not self.limit:
+            return
+        self._roll_over()
+        old = self._chats.pop(chat_key(self._secret, old_chat_id), None)
+        if old is not None:
+            new = self._tally(new_chat_id)
+            new.count += old.count
+            new.told = new.told or old.told
             self._changed = True
 
     def mark_told(self, chat_id: int) -> None:

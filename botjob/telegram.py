@@ -63,14 +63,16 @@ class TelegramClient:
             raise TelegramError(method, response.status_code, f"unexpected answer (HTTP {response.status_code})")
         if answer["ok"]:
             return answer.get("result")
-        parameters = answer.get("parameters") or {}
-        retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+        retry_after = parameters.get("retry_after")
+        migrate_to = parameters.get("migrate_to_chat_id")
         code = answer.get("error_code")
         raise TelegramError(
             method,
             code if isinstance(code, int) and not isinstance(code, bool) else response.status_code,
             redact(str(answer.get("description") or "no description"), [self._token]),
-            retry_after=float(retry_after) if isinstance(retry_after, (int, float)) else None,
+            retry_after=float(retry_after) if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool) else None,
+            migrate_to_chat_id=migrate_to if isinstance(migrate_to, int) and not isinstance(migrate_to, bool) else None,
         )
 
     def get_me(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"  # before huggingface_hub is imported anywhere
@@ -18,6 +19,16 @@ from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.wiring import build_job
 
 FAKE_TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was():
+    """`cli.main` run in-process installs its own log handler (on the test's captured stderr): undo it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -514,6 +514,39 @@ def test_channel_posts_are_never_answered(telegram, model, make_job, state_dir) 
     assert stored_offset(state_dir) == last + 1 and telegram.pending() == []
 
 
+@pytest.mark.parametrize("fetched", ["the question alone", "with Telegram's service messages"])
+def test_a_reply_to_a_group_that_became_a_supergroup_arrives_in_the_supergroup(
+        telegram, model, make_job, state_dir, fetched) -> None:
+    in_group(telegram, f"{mention(telegram)} how tall is Everest?", chat_type="group")
+    supergroup = telegram.upgrade_to_supergroup(GROUP)
+    # Fetched alone, the reply meets Telegram's 400 "upgraded"; with the service messages, the move is known first.
+    report = make_job(max_updates=1 if fetched == "the question alone" else 0).run_once()
+
+    assert texts(telegram, GROUP) == []
+    [answer] = telegram.sent(supergroup)
+    assert answer["text"] == "Echo: how tall is Everest?" and answer["reply_to_message_id"] is None
+    assert report.answered == 1 and report.failed == 0 and report.error is None
+
+
+def test_memory_and_the_daily_count_follow_a_group_that_became_a_supergroup(
+        telegram, model, make_memory_job, state_dir, calendar) -> None:
+    config = settings(chat=ChatSettings(memory_turns=2, merge_bursts=False), access=AccessSettings(daily_limit=2))
+    in_group(telegram, f"{mention(telegram)} my name is Ada", chat_type="group")
+    job = make_memory_job(config)
+    job.run_once()
+    old_memory = job.memory.path(GROUP)
+    assert old_memory.exists()
+
+    supergroup = telegram.upgrade_to_supergroup(GROUP)
+    in_group(telegram, f"{mention(telegram)} what is my name?", chat_id=supergroup, chat_type="supergroup")
+    in_group(telegram, f"{mention(telegram)} one more?", chat_id=supergroup, chat_type="supergroup")
+    make_memory_job(config).run_once()
+
+    assert "Ada" in json.dumps(prompts(model)[-1])  # remembered across the move
+    assert texts(telegram, supergroup) == ["Echo: what is my name?", config.access.daily_limit_reply]  # 1 + 1 = 2
+    assert not old_memory.exists() and job.memory.path(supergroup).exists()
+
+
 # ============================================================================ 5. what is not text
 
 

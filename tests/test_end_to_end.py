@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from botjob.cli import main
 from botjob.errors import Failure
+from botjob.peek import peek
 from botjob.sandbox import TelegramSandbox
-from botjob.state import StateStore
+from botjob.state import Checkpoint, StateStore
 
 ALICE, BOB, CAROL = 1001, 1002, 1003
 
@@ -121,7 +124,9 @@ def test_max_updates_leaves_the_rest_for_the_next_run(telegram, make_job, state_
 
 def test_a_dry_run_sends_nothing_and_stores_nothing(telegram, model, make_job, state_dir) -> None:
     telegram.user_says("hello", chat_id=ALICE)
-    report = make_job().run_once(dry_run=True)
+    job = make_job(time_budget=5)
+    job.clock = time.monotonic
+    report = job.run_once(dry_run=True)
     assert report.would_answer == 1
     assert telegram.sent() == [] and model.requests == []
     assert not (state_dir / "offset.json").exists()
@@ -189,6 +194,27 @@ def test_credits_spent_stops_without_consuming_the_question(telegram, model, mak
     assert "credits" in report.error.explain()
     assert sorted(m["text"] for m in telegram.sent()) == ["Echo: first", "Echo: second"]  # no apology
     assert stored_offset(state_dir) == first + 2  # "third" stays unconfirmed for after the fix
+
+
+def test_a_model_no_provider_serves_stops_the_run_for_the_owner_and_uses_up_no_question(
+        telegram, model, env, state_dir, capsys) -> None:
+    model.serve_only("sandbox/echo")
+    config = state_dir.parent / "botjob.yaml"
+    config.write_text("llm:\n  endpoint_model: EleutherAI/gpt-j-6b\n")
+    first = telegram.user_says("first", chat_id=ALICE)
+    telegram.user_says("second", chat_id=BOB)
+
+    code = main(["run", "--config", str(config), "--state-dir", str(state_dir)], env)
+
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(error_lines) == 1
+    assert "EleutherAI/gpt-j-6b is not served" in error_lines[0] and "llm.endpoint_model" in error_lines[0]
+    assert telegram.sent() == []  # no apology: nobody's question was at fault
+    assert not (state_dir / "offset.json").exists() or stored_offset(state_dir) == first
+
+    config.write_text("llm:\n  endpoint_model: sandbox/echo\n")  # the owner's fix
+    assert main(["run", "--config", str(config), "--state-dir", str(state_dir)], env) == 0
+    assert sorted(m["text"] for m in telegram.sent()) == ["Echo: first", "Echo: second"]
 
 
 def test_a_lasting_model_outage_stops_with_a_warning_and_the_next_run_answers(telegram, model, make_job, state_dir, clock) -> None:
@@ -283,3 +309,60 @@ def test_a_page_finished_in_an_earlier_run_is_passed_over(telegram, make_job, st
     (state_dir / "offset.json").write_text(json.dumps({"offset": first, "finished": [first]}))
     report = make_job().run_once()
     assert telegram.sent() == [] and report.offset_after == stored_offset(state_dir) == first + 1
+
+
+# ----------------------------------------------------------------------- Telegram's update ids restart
+
+
+def run_in(env: dict[str, str], state_dir: Path, capsys) -> str:
+    """``python -m botjob run`` in-process, with a real clock and a short time budget: a run that
+    cannot make progress ends in seconds instead of answering nothing until the budget is gone."""
+    config = state_dir.parent / "short.yaml"
+    config.write_text("run:\n  time_budget: 6\n")
+    assert main(["run", "--config", str(config), "--state-dir", str(state_dir)], env) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("restart_at", [1_000, 900_000_000], ids=["below-the-offset", "far-above-it"])
+def test_after_a_quiet_week_the_bot_hears_new_ids_and_repeats_nothing(telegram, env, state_dir, capsys, restart_at) -> None:
+    telegram.user_says("hello", chat_id=ALICE)
+    run_in(env, state_dir, capsys)
+    telegram.restart_update_ids(restart_at)  # a week without updates: Telegram picks new ids at random
+    question = telegram.user_says("are you still there?", chat_id=ALICE)
+    assert question == restart_at
+
+    peeked = peek({"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url}, state_dir)
+    assert peeked.waiting and peeked.count == 1
+
+    started = time.monotonic()
+    output = run_in(env, state_dir, capsys)
+    assert "answered 1" in output and time.monotonic() - started < 3
+    assert [m["text"] for m in telegram.sent()] == ["Echo: hello", "Echo: are you still there?"]
+    assert stored_offset(state_dir) == question + 1
+
+    run_in(env, state_dir, capsys)  # nothing new: nothing repeated
+    later = telegram.user_says("and now?", chat_id=ALICE)
+    run_in(env, state_dir, capsys)
+    assert [m["text"] for m in telegram.sent()][2:] == ["Echo: and now?"]
+    assert stored_offset(state_dir) == later + 1
+
+
+def test_state_brought_from_another_bot_does_not_deafen_this_one(telegram, make_job, state_dir) -> None:
+    StateStore(state_dir).save(Checkpoint(1_900_000_000, frozenset({1_900_000_005})))  # a fork's offset.json
+    first = telegram.user_says("hello", chat_id=ALICE)
+    job = make_job(time_budget=5)
+    job.clock = time.monotonic  # a run stuck on a stale offset ends on its budget, not never
+    report = job.run_once()
+    assert report.answered == 1 and report.ids_restarted
+    assert stored_offset(state_dir) == first + 1
+    assert "finished" not in json.loads((state_dir / "offset.json").read_text())
+
+
+def test_a_dry_run_after_a_restart_shows_what_waits_and_stores_nothing(telegram, make_job, state_dir) -> None:
+    StateStore(state_dir).save(Checkpoint(1_900_000_000))
+    telegram.user_says("hello", chat_id=ALICE)
+    job = make_job(time_budget=5)
+    job.clock = time.monotonic
+    report = job.run_once(dry_run=True)
+    assert report.would_answer == 1 and telegram.sent() == []
+    assert stored_offset(state_dir) == 1_900_000_000

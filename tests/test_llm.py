@@ -10,6 +10,7 @@ import pytest
 from botjob.errors import ConfigError, Failure
 from botjob.llm import ChatModel, ModelError, ModelTarget
 from botjob.sandbox import ModelSandbox
+from botjob.sandbox.model_server import provider_unsupported, router_error, unsupported_model
 
 QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
 
@@ -378,3 +379,87 @@ def test_spent_credits_at_the_router_are_the_owners_to_fix(router) -> None:
     with pytest.raises(ModelError) as caught:
         chat.reply(QUESTION)
     assert caught.value.kind is Failure.BOT_WIDE and "credits" in caught.value.explain()
+
+
+# ---------------------------------------------------------------------------- the model, not the question
+
+
+@pytest.mark.parametrize("body", [
+    unsupported_model("EleutherAI/gpt-j-6b"),  # the router, in OpenAI's error shape
+    provider_unsupported("together"),  # a provider's route
+    {"object": "error", "message": "The model `gpt-j` does not exist.", "type": "NotFoundError", "code": 404},  # vLLM
+])
+def test_a_400_that_names_the_model_is_the_owners_to_fix_not_the_questions(model: ModelSandbox, body: dict) -> None:
+    chat = warmed(model)
+    model.fail(400, body=body)
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.BOT_WIDE
+    assert "llm.endpoint_model" in (caught.value.hint or "") and "llm.model" in (caught.value.hint or "")
+
+
+def test_a_hosted_model_no_provider_serves_names_the_setting_and_the_models_page(router) -> None:
+    import httpx2
+
+    _, answers = router
+    answers.append(httpx2.Response(400, json=unsupported_model("EleutherAI/gpt-j-6b")))
+    chat = ChatModel(ModelTarget(model="EleutherAI/gpt-j-6b"), token="hf_hosted_secret", timeout=5)
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.BOT_WIDE
+    assert "llm.model" in caught.value.hint and "huggingface.co/EleutherAI/gpt-j-6b" in caught.value.hint
+
+
+@pytest.mark.parametrize("body", [
+    {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000"},
+    router_error("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens."),
+])
+def test_a_400_about_the_question_itself_is_still_that_questions_failure(model: ModelSandbox, body: dict) -> None:
+    chat = warmed(model)
+    model.fail(400, body=body)
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.MESSAGE
+
+
+def test_an_error_page_with_status_200_is_a_passing_trouble(model: ModelSandbox) -> None:
+    chat = warmed(model)
+    model.fail(200, body=b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.TRANSIENT
+
+
+def test_a_question_the_http_layer_cannot_encode_is_that_questions_failure(model: ModelSandbox) -> None:
+    chat = warmed(model)
+    with pytest.raises(ModelError) as caught:
+        chat.reply([{"role": "user", "content": "half an emoji: \ud83d"}])
+    assert caught.value.kind is Failure.MESSAGE
+    assert "\ud83d" not in caught.value.explain()
+    assert chat.reply(QUESTION) == "Echo: What is 2+2?"  # the next question is answered
+
+
+@pytest.mark.parametrize(("target", "token", "words"), [
+    (ModelTarget(model="Qwen/Qwen2.5-7B-Instruct", provider="no-such-provider"), "hf_x", "no-such-provider"),
+    (ModelTarget(model="Qwen/Qwen2.5-7B-Instruct"), "not-a-hugging-face-token", "Hugging Face API key"),
+])
+def test_settings_that_cannot_work_are_found_before_any_request(router, target: ModelTarget, token: str, words: str) -> None:
+    calls, _ = router
+    with pytest.raises(ConfigError) as caught:
+        ChatModel(target, token=token, timeout=5).reply(QUESTION)
+    assert words in str(caught.value) and "llm.model" in caught.value.hint
+    assert calls == []
+
+
+def test_a_named_provider_that_does_not_serve_the_model_is_found_on_the_hub_before_any_question(router) -> None:
+    import httpx2
+
+    calls, answers = router
+    answers.append(httpx2.Response(200, json={"id": "Qwen/Qwen2.5-7B-Instruct", "inferenceProviderMapping": {
+        "together": {"providerId": "Qwen/Qwen2.5-7B-Instruct-Turbo", "status": "live", "task": "conversational"},
+    }}))
+    target = ModelTarget(model="Qwen/Qwen2.5-7B-Instruct", provider="nscale")
+    with pytest.raises(ConfigError) as caught:
+        ChatModel(target, token="hf_hosted_secret", timeout=5).reply(QUESTION)
+    assert "not supported by provider nscale" in str(caught.value)
+    assert [request.url.path for request in calls] == ["/api/models/Qwen/Qwen2.5-7B-Instruct"]  # no question sent

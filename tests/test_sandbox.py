@@ -160,6 +160,53 @@ def test_webhook_conflict(tg):
     assert result(tg, "getUpdates") == [] and result(tg, "getWebhookInfo")["url"] == ""
 
 
+def ids(batch):
+    return [u["update_id"] for u in batch]
+
+
+def test_an_offset_in_the_future_is_ignored_as_the_real_server_ignores_it(tg):
+    first = tg.user_says("one")
+    assert ids(result(tg, "getUpdates", offset=first + 1 + 10)) == []  # within the slack: confirms
+    second = tg.user_says("two")
+    assert ids(result(tg, "getUpdates", offset=second + 1 + 11)) == [second]  # too far: served from the head
+    assert tg.confirmed_offset == first + 1 + 10 and ids(tg.pending()) == [second]
+
+
+def test_ids_restart_after_a_quiet_week_and_old_offsets_are_then_in_the_future(tg):
+    old = tg.user_says("before")
+    result(tg, "getUpdates", offset=old + 1)
+    tg.restart_update_ids(1_000)
+    new = tg.user_says("after")
+    assert new == 1_000
+    assert ids(result(tg, "getUpdates", offset=old + 1)) == [new]  # the stale offset confirms nothing
+    assert ids(result(tg, "getUpdates", offset=new + 1)) == []
+
+
+def test_updates_expire_after_24_hours():
+    now = [1_000_000.0]
+    with TelegramSandbox(wall_clock=lambda: now[0]) as tg:
+        tg.user_says("old")
+        now[0] += 12 * 3600
+        young = tg.user_says("young")
+        assert result(tg, "getUpdates")[0]["message"]["date"] == 1_000_000
+        now[0] += 12 * 3600 + 1
+        assert ids(result(tg, "getUpdates")) == [young]
+
+
+def test_a_group_upgraded_to_a_supergroup_moves_to_a_new_id(tg):
+    tg.user_says("hi all", chat_id=-5, chat_type="group")
+    new_id = tg.upgrade_to_supergroup(-5)
+    assert new_id < -1_000_000_000_000
+    service = [u["message"] for u in result(tg, "getUpdates")][1:]
+    assert service[0]["chat"]["id"] == -5 and service[0]["migrate_to_chat_id"] == new_id
+    assert service[1]["chat"] == {"id": new_id, "title": "Sandbox group", "type": "supergroup"}
+    assert service[1]["migrate_from_chat_id"] == -5
+    status, body = error(tg, "sendMessage", chat_id=-5, text="hello")
+    assert status == 400 and body["description"] == "Bad Request: group chat was upgraded to a supergroup chat"
+    assert body["parameters"] == {"migrate_to_chat_id": new_id}
+    assert result(tg, "sendMessage", chat_id=new_id, text="hello")["chat"]["type"] == "supergroup"
+
+
 # ----------------------------------------------------------------------- Telegram: sending
 
 def test_send_message_and_reply_chain(tg):

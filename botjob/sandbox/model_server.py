@@ -25,6 +25,22 @@ DEFAULT_ERRORS: dict[int, dict[str, Any]] = {
 }
 DEFAULT_ERROR_HEADERS: dict[int, dict[str, str]] = {429: {"Retry-After": "1"}}
 
+
+def router_error(message: str, *, type: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
+    """An error body in OpenAI's shape, as router.huggingface.co answers."""
+    return {"error": {"message": message, "type": type, "param": None, "code": code}}
+
+
+def unsupported_model(model: str) -> dict[str, Any]:
+    """The router's answer (HTTP 400) for a model that no enabled provider serves."""
+    return router_error(f"The requested model '{model}' is not supported by any provider you have enabled.",
+                        code="model_not_supported")
+
+
+def provider_unsupported(provider: str) -> dict[str, Any]:
+    """A provider route's answer (HTTP 400) for a model it does not serve."""
+    return {"error": f"Model not supported by provider {provider}"}
+
 Answer = str | Callable[[Any], str]
 
 
@@ -39,17 +55,31 @@ class ModelSandbox(LocalServer):
         self._faults: list[Response] = []
         self._hangs: list[float] = []
         self._answer: Answer | None = None
+        self._served: set[str] | None = None  # None: any model name is served
 
     # ----------------------------------------------------------------- scripting
 
     def fail(self, status: int, times: int = 1, body: Any = None,
              headers: dict[str, str] | None = None) -> None:
-        """The next `times` requests answer `status` with a JSON body (a realistic one by default)."""
+        """The next `times` requests answer `status` with a JSON body (a realistic one by default).
+
+        A ``bytes`` body is sent as it is, as text/html: a proxy's or gateway's error page.
+        """
         if body is None:
             body = DEFAULT_ERRORS.get(status, {"error": f"HTTP {status}"})
         all_headers = {**DEFAULT_ERROR_HEADERS.get(status, {}), **(headers or {})}
+        if isinstance(body, bytes):
+            fault = Response(status, body, {"Content-Type": "text/html; charset=utf-8", **all_headers})
+        else:
+            fault = json_response(status, body, all_headers)
         with self._lock:
-            self._faults.extend(json_response(status, body, all_headers) for _ in range(times))
+            self._faults.extend(fault for _ in range(times))
+
+    def serve_only(self, *models: str) -> None:
+        """Answer chat requests for these model names only; any other gets the router's 400
+        "not supported by any provider you have enabled". No names: serve any model again."""
+        with self._lock:
+            self._served = set(models) or None
 
     def hang(self, seconds: float, times: int = 1) -> None:
         """The next `times` requests sleep `seconds` before answering."""
@@ -103,8 +133,10 @@ class ModelSandbox(LocalServer):
             return json_response(200, {"model_id": MODEL_ID, "max_input_tokens": 4096,
                                        "max_total_tokens": 8192})
         if path in ("/v1/models", "/models"):
+            with self._lock:
+                served = sorted(self._served) if self._served else [MODEL_ID]
             return json_response(200, {"object": "list", "data": [
-                {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "sandbox"}]})
+                {"id": name, "object": "model", "created": 0, "owned_by": "sandbox"} for name in served]})
         return json_response(404, {"error": "Not Found"})
 
     def _custom_answer(self, argument: Any) -> str | None:
@@ -122,6 +154,10 @@ class ModelSandbox(LocalServer):
         if body.get("stream"):
             return json_response(400, {"error": "Input validation error: the sandbox does not stream",
                                        "error_type": "validation"})
+        with self._lock:
+            served = self._served
+        if served is not None and body.get("model") not in served:
+            return json_response(400, unsupported_model(str(body.get("model"))))
         answer = self._custom_answer(messages)
         if answer is None:
             last_user = next((m for m in reversed(messages)

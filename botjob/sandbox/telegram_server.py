@@ -56,6 +56,14 @@ GLOBAL_LIMIT = 30          # at most 30 messages overall...
 GLOBAL_WINDOW = 1.0        # ...in any sliding 1-second window
 GROUP_TYPES = {"group", "supergroup"}
 
+# The real server's update queue (tdlib's TQueue): an offset more than FUTURE_SLACK above the next id
+# it would issue, or more than PAST_SLACK below it, is ignored: nothing is confirmed and the queue is
+# served from its head. Updates are kept for UPDATE_LIFETIME seconds.
+FUTURE_SLACK = 10
+PAST_SLACK = 2_000_000
+UPDATE_LIFETIME = 24 * 3600
+UPGRADED = "Bad Request: group chat was upgraded to a supergroup chat"
+
 
 class ApiError(Exception):
     def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
@@ -63,12 +71,16 @@ class ApiError(Exception):
         self.error_code = error_code
         self.description = description
         self.retry_after = retry_after
+        self.parameters: dict[str, Any] = {}
 
     def response(self) -> Response:
         payload: dict[str, Any] = {"ok": False, "error_code": self.error_code,
                                    "description": self.description}
+        parameters = dict(self.parameters)
         if self.retry_after is not None:
-            payload["parameters"] = {"retry_after": self.retry_after}
+            parameters["retry_after"] = self.retry_after
+        if parameters:
+            payload["parameters"] = parameters
         return json_response(self.error_code, payload)
 
 
@@ -81,12 +93,15 @@ class TelegramSandbox(LocalServer):
 
     def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "botjob_sandbox_bot",
                  bot_first_name: str = "Sandbox Bot", *, flood_control: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         # Flood control (opt-in; may be switched at run time). `clock` drives only the flood
         # limits, so tests can advance time without sleeping; long polling uses real time.
+        # `wall_clock` gives message dates and expires updates after 24 hours.
         self.flood_control = flood_control
         self.clock = clock
+        self.wall_clock = wall_clock
         self._flood_hits = 0
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._group_sends: dict[int, deque[float]] = {}
@@ -97,6 +112,7 @@ class TelegramSandbox(LocalServer):
         self.bot_id = int(token.split(":", 1)[0])
         self._cond = threading.Condition()
         self._updates: list[dict[str, Any]] = []  # unconfirmed, in update_id order
+        self._expiry: dict[int, float] = {}  # update_id -> when the server forgets it
         self._next_update_id = 500_000_001
         self._confirmed_offset = 0
         self._allowed_updates: set[str] | None = None
@@ -109,6 +125,8 @@ class TelegramSandbox(LocalServer):
         self._faults: dict[str, list[ApiError]] = {}
         self._delays: dict[str, float] = {}
         self._blocked: set[int] = set()
+        self._upgraded: dict[int, int] = {}  # group id -> the supergroup it became
+        self._next_supergroup_id = -1001000000001
         self._webhook_url = ""
         self._commands: list[dict[str, Any]] = []
         self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
@@ -188,6 +206,7 @@ class TelegramSandbox(LocalServer):
         update_id = self._next_update_id
         self._next_update_id += 1
         self._updates.append({"update_id": update_id, kind: payload})
+        self._expiry[update_id] = self.wall_clock() + UPDATE_LIFETIME
         self._cond.notify_all()
         return update_id
 
@@ -204,7 +223,7 @@ class TelegramSandbox(LocalServer):
             message["message_id"] = self._next_message_id[chat_id]
         self._next_message_id[chat_id] = max(self._next_message_id[chat_id],
                                              message["message_id"] + 1)
-        message.setdefault("date", int(time.time()))
+        message.setdefault("date", int(self.wall_clock()))
         stored = copy.deepcopy(message)
         # Like Telegram: a replied-to message never carries its own reply_to_message.
         stored.pop("reply_to_message", None)
@@ -231,6 +250,39 @@ class TelegramSandbox(LocalServer):
         with self._cond:
             self._webhook_url = url or ""
             self._cond.notify_all()
+
+    def restart_update_ids(self, next_update_id: int) -> None:
+        """A week without updates: the queue is empty and the next id is chosen anew (here: given).
+
+        Pending updates are dropped (after a week they expired anyway); the
+        confirmed offset is forgotten, as the real server forgets it.
+        """
+        with self._cond:
+            self._updates.clear()
+            self._expiry.clear()
+            self._next_update_id = next_update_id
+            self._confirmed_offset = 0
+
+    def upgrade_to_supergroup(self, chat_id: int) -> int:
+        """Turn a group into a supergroup with a new id, as Telegram does; returns the new id.
+
+        Both chats get the service message Telegram sends (``migrate_to_chat_id``
+        in the old one, ``migrate_from_chat_id`` in the new one), and sending
+        to the old id answers 400 with ``parameters.migrate_to_chat_id``.
+        """
+        with self._cond:
+            old = self._chats.get(chat_id)
+            if old is None or old.get("type") != "group":
+                raise ValueError(f"chat {chat_id} is not a known group")
+            new_id = self._next_supergroup_id
+            self._next_supergroup_id -= 1
+            self._upgraded[chat_id] = new_id
+            supergroup = {"id": new_id, "title": old.get("title", "Sandbox group"), "type": "supergroup"}
+            self._remember_chat(supergroup)
+            user = {"id": 1001, "is_bot": False, "first_name": "Alice"}
+            self._queue("message", {"chat": copy.deepcopy(old), "from": user, "migrate_to_chat_id": new_id})
+            self._queue("message", {"chat": supergroup, "from": user, "migrate_from_chat_id": chat_id})
+            return new_id
 
     def block(self, chat_id: int) -> None:
         with self._cond:
@@ -362,6 +414,10 @@ class TelegramSandbox(LocalServer):
                     raise ApiError(409, CONFLICT_WEBHOOK)
 
     def _confirm(self, offset: int) -> None:
+        self._expire()
+        tail = self._next_update_id
+        if offset > tail + FUTURE_SLACK or 0 < offset < tail - PAST_SLACK:
+            return  # like the real server: an offset "in the future" (or far past) confirms nothing
         if offset > 0:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             self._confirmed_offset = max(self._confirmed_offset, offset)
@@ -370,7 +426,13 @@ class TelegramSandbox(LocalServer):
             first = self._updates[0]["update_id"] if self._updates else self._next_update_id
             self._confirmed_offset = max(self._confirmed_offset, first)
 
+    def _expire(self) -> None:
+        now = self.wall_clock()
+        self._updates = [u for u in self._updates if self._expiry.get(u["update_id"], now + 1) > now]
+
     def _deliverable(self, limit: int) -> list[dict[str, Any]]:
+        self._expire()
+
         def allowed(update: dict[str, Any]) -> bool:
             kind = next(k for k in update if k != "update_id")
             if self._allowed_updates is None:
@@ -385,6 +447,10 @@ class TelegramSandbox(LocalServer):
         chat = self._find_chat(raw)
         if chat is None:
             raise _bad("chat not found")
+        if sending and chat["id"] in self._upgraded:
+            error = ApiError(400, UPGRADED)
+            error.parameters = {"migrate_to_chat_id": self._upgraded[chat["id"]]}
+            raise error
         if sending and chat["id"] in self._blocked:
             raise ApiError(403, BLOCKED)
         return chat
@@ -431,7 +497,7 @@ class TelegramSandbox(LocalServer):
                 "message_id": self._next_message_id[chat["id"]],
                 "from": self._bot_user(),
                 "chat": copy.deepcopy(chat),
-                "date": int(time.time()),
+                "date": int(self.wall_clock()),
                 "text": shown,
             }
             self._flood_check(chat)  # last check: only a deliverable message uses the limits
