@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from botjob.errors import BotjobError, Failure
 from botjob.redaction import redact
 from botjob.state import OFFSET_FILE
+from botjob.state_merge import merge_state_file
 
 log = logging.getLogger(__name__)
 
@@ -344,12 +345,13 @@ def _push(git: _Git, branch: str, state: str, tries: int, sleep: Callable[[float
 
 
 def _rebase(git: _Git, upstream: str, state: str) -> None:
-    """Replay our state commit onto ``upstream``; inside state/ our version of a file wins whole.
+    """Replay our state commit onto ``upstream``, merging conflicting state files by their meaning.
 
     Not ``-X theirs``: that option settles conflicts in every file of every replayed commit, so a
     local commit outside state/ would silently overwrite the owner's change. Here only conflicts
-    under state/ are settled, by taking the replayed side ("theirs" in a rebase is the commit
-    being replayed, i.e. ours), which also covers modify/delete; any other conflict stops.
+    under state/ are settled: both versions merged where the file has a meaning to merge by
+    (state_merge.py), else the replayed side ("theirs" in a rebase is the commit being replayed,
+    i.e. ours), which also covers modify/delete; any other conflict stops.
     """
     done = git.run("rebase", "-q", "--autostash", upstream, check=False)
     unmerged: list[str] = []
@@ -362,8 +364,16 @@ def _rebase(git: _Git, upstream: str, state: str) -> None:
         if not unmerged or any(not (p == state or p.startswith(state + "/")) for p in unmerged):
             break
         for path in unmerged:
-            stages = git.run("ls-files", "-u", "-z", "--", path).stdout
-            if any(entry.split("\t")[0].endswith(" 3") for entry in stages.split("\0") if entry):
+            listed = git.run("ls-files", "-u", "-z", "--", path).stdout
+            stages = {entry.split("\t")[0].rsplit(" ", 1)[-1] for entry in listed.split("\0") if entry}
+            merged = None
+            if {"2", "3"} <= stages:  # both sides changed it: stage 2 is upstream's, 3 the replayed commit's
+                upstream_text, replayed_text = (git.run("show", f":{stage}:{path}").stdout for stage in ("2", "3"))
+                merged = merge_state_file(path.removeprefix(state + "/"), upstream_text, replayed_text)
+            if merged is not None:
+                (git.cwd / path).write_text(merged, encoding="utf-8")
+                git.run("add", "--", path)
+            elif "3" in stages:
                 git.run("checkout", "--theirs", "--", path)
                 git.run("add", "--", path)
             else:

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 OFFSET_FILE = "offset.json"
 PROFILE_FILE = "bot.json"
+USAGE_FILE = "usage.json"  # daily counts (memory.DailyUsage)
+MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 
 
 @dataclass(frozen=True)

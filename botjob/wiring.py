@@ -12,7 +12,7 @@ from .job import BatchJob, Memory, Usage
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
-from .state import StateStore
+from .state import MEMORY_DIR, USAGE_FILE, StateStore
 from .telegram import DEFAULT_API_URL, TelegramClient
 
 
@@ -93,7 +93,7 @@ def _memory(config: Config, state_dir: Path, state_key: str) -> Memory | None:
         )
     from .memory import ChatMemory  # cryptography: imported only by bots that remember
 
-    return ChatMemory(state_dir / "memory", state_key, config.chat.memory_turns)
+    return ChatMemory(state_dir / MEMORY_DIR, state_key, config.chat.memory_turns)
 
 
 def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
@@ -102,4 +102,4 @@ def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
         return None
     from .memory import DailyUsage, name_secret
 
-    return DailyUsage(state_dir / "usage.json", name_secret(secret), config.access.daily_limit)
+    return DailyUsage(state_dir / USAGE_FILE, name_secret(secret), config.access.daily_limit)

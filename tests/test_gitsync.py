@@ -289,6 +289,61 @@ def test_conflicting_offset_on_the_remote_ours_wins(world: World, sleep: FakeSle
     assert world.remote_subjects()[1] == "hand-edited offset"
 
 
+def write_state(checkout: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (checkout / "state" / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / "state" / name).write_text(text)
+
+
+def fernet_token(made_at: int, secret: bytes) -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet(Fernet.generate_key()).encrypt_at_time(secret, made_at).decode() + "\n"
+
+
+def test_two_runs_racing_keep_both_runs_counts_finished_ids_and_newest_memory(world: World, sleep: FakeSleep):
+    """A run that started from an older state/ saves after another run pushed: nothing either saved is lost."""
+    earlier = {
+        "offset.json": json.dumps({"offset": 500000010, "finished": [500000013]}) + "\n",
+        "usage.json": json.dumps({"day": "2030-03-14", "chats": {"aa": {"count": 2, "told": False},
+                                                                 "bb": {"count": 5, "told": True}}}) + "\n",
+        "memory/cc.bin": fernet_token(2_000_000_000, b"the earlier run's memory"),
+        "memory/dd.bin": fernet_token(2_000_000_100, b"newer, from the earlier run"),
+    }
+    world.owner_pushes("state/offset.json", earlier["offset.json"], "state: the earlier run")
+    write_state(world.owner, earlier)
+    git(world.owner, "add", "-A")
+    git(world.owner, "commit", "-qm", "state: the earlier run's counts and memory")
+    git(world.owner, "push", "-q", "origin", "main")
+    later = {
+        "offset.json": json.dumps({"offset": 500000008, "finished": [500000010, 500000012]}) + "\n",
+        "usage.json": json.dumps({"day": "2030-03-14", "chats": {"aa": {"count": 3, "told": False},
+                                                                 "cc": {"count": 1, "told": False}}}) + "\n",
+        "memory/cc.bin": fernet_token(2_000_000_050, b"newer, from the later run"),
+        "memory/dd.bin": fernet_token(2_000_000_000, b"the later run's memory"),
+    }
+    write_state(world.runner, later)
+
+    result = save_state(world.runner, env={}, sleep=sleep)
+
+    assert result.pushed
+    assert json.loads(world.remote_file("state/offset.json")) == {"offset": 500000011, "finished": [500000012, 500000013]}
+    assert json.loads(world.remote_file("state/usage.json"))["chats"] == {
+        "aa": {"count": 3, "told": False}, "bb": {"count": 5, "told": True}, "cc": {"count": 1, "told": False},
+    }
+    assert world.remote_file("state/memory/cc.bin") == later["memory/cc.bin"].strip()
+    assert world.remote_file("state/memory/dd.bin") == earlier["memory/dd.bin"].strip()
+
+
+def test_a_newer_days_counts_replace_yesterdays(world: World, sleep: FakeSleep):
+    yesterday = json.dumps({"day": "2030-03-13", "chats": {"aa": {"count": 9, "told": True}}}) + "\n"
+    today = json.dumps({"day": "2030-03-14", "chats": {"aa": {"count": 1, "told": False}}}) + "\n"
+    world.owner_pushes("state/usage.json", today, "state: today")
+    write_state(world.runner, {"usage.json": yesterday})
+    assert save_state(world.runner, env={}, sleep=sleep).pushed
+    assert world.remote_file("state/usage.json") == today.strip()
+
+
 def test_owner_deleted_the_offset_file_ours_still_wins(world: World, sleep: FakeSleep):
     git(world.owner, "rm", "-q", "state/offset.json")
     git(world.owner, "commit", "-qm", "reset the bot")

@@ -54,6 +54,11 @@ def test_the_checkout_keeps_no_credentials(job: dict) -> None:
     assert checkout["with"]["persist-credentials"] is False
 
 
+def test_a_run_that_waited_starts_from_the_branch_tip_not_the_queued_commit(job: dict) -> None:
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ github.ref }}"
+
+
 def test_each_step_gets_only_the_secrets_it_needs(job: dict) -> None:
     def secrets_of(s: dict) -> set[str]:
         return set(re.findall(r"(secrets\.\w+|github\.token)", str(s.get("env", {})) + s.get("run", "")))
