@@ -1,7 +1,9 @@
 """The set-up doctor: finds what stops the bot from working and says how to fix each thing.
 
 Each check gives a ``Finding``; a problem makes ``python -m botjob check`` exit
-non-zero. Nothing here prints or returns a token.
+non-zero, and so does a service that could not be reached to verify it.
+Everything ``run`` would refuse is a problem here first. Nothing here prints
+or returns a token.
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
+
 from .config import Config, load_config
+from .environment import bot_token, model_url, state_key, telegram_api_url
 from .errors import BotjobError, ConfigError, Failure
 from .llm import ChatModel
 from .schedule import GITHUB_MINIMUM, parse_schedule, read_crons
 from .wiring import model_target, telegram_client
 
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
+OK, WARNING, PROBLEM, UNVERIFIED = "ok", "warning", "problem", "unverified"
 PROBE = [{"role": "user", "content": "Reply with the single word OK."}]
+ANSWER_STEP = "Answer"
 
 
 @dataclass(frozen=True)
 class Finding:
     topic: str
-    level: str  # OK, WARNING or PROBLEM
+    level: str  # OK, WARNING, PROBLEM, or UNVERIFIED (a service that could not be reached right now)
     detail: str
     hint: str = ""
 
@@ -46,35 +52,66 @@ def run_checks(
         findings.append(_problem("settings", error))
         config = Config()
     findings += _check_secrets(env, config)
-    if env.get("TELEGRAM_BOT_TOKEN", "").strip():
+    if _usable(lambda: (bot_token(env), telegram_api_url(env))):
         findings += _check_telegram(env, config, fix=fix)
-    if env.get("HF_TOKEN", "").strip() or model_target(config, env).base_url:
+    if _usable(lambda: model_url(env, config.llm.base_url)) and (
+        env.get("HF_TOKEN", "").strip() or model_target(config, env).base_url
+    ):
         findings.append(_check_model(env, config))
-    findings.append(_check_schedule(workflow))
+    findings += _check_workflow(workflow, config)
     return findings
 
 
+def _usable(read: object) -> bool:
+    try:
+        read()  # type: ignore[operator]
+    except ConfigError:
+        return False  # reported by _check_secrets
+    return True
+
+
 def _check_secrets(env: Mapping[str, str], config: Config) -> list[Finding]:
-    findings = []
-    if env.get("TELEGRAM_BOT_TOKEN", "").strip():
-        findings.append(Finding("TELEGRAM_BOT_TOKEN", OK, "is set"))
-    else:
-        findings.append(Finding(
-            "TELEGRAM_BOT_TOKEN", PROBLEM, "is not set",
-            "create a bot with @BotFather, then add its token as the repository secret TELEGRAM_BOT_TOKEN",
-        ))
-    target = model_target(config, env)
+    findings = [_from_env("TELEGRAM_BOT_TOKEN", lambda: bot_token(env), "is set")]
+    if env.get("TELEGRAM_API_URL", "").strip():
+        findings.append(_from_env("TELEGRAM_API_URL", lambda: telegram_api_url(env), "is an http(s) address"))
+    try:
+        base_url = model_url(env, config.llm.base_url)
+    except ConfigError as error:
+        findings.append(_problem("BOTJOB_LLM_URL" if env.get("BOTJOB_LLM_URL", "").strip() else "llm.base_url", error))
+        base_url = "invalid"
     if env.get("HF_TOKEN", "").strip():
         findings.append(Finding("HF_TOKEN", OK, "is set"))
-    elif target.base_url:
-        findings.append(Finding("HF_TOKEN", OK, f"not set; not needed for {_host(target.base_url)} unless it asks for a token"))
+    elif base_url:
+        findings.append(Finding("HF_TOKEN", OK, f"not set; not needed for {_host(base_url)} unless it asks for a token"))
     else:
         findings.append(Finding(
             "HF_TOKEN", PROBLEM, "is not set",
             "create a fine-grained token allowed to 'Make calls to Inference Providers' at "
             "huggingface.co/settings/tokens, and add it as the repository secret HF_TOKEN",
         ))
+    findings += _check_state_key(env, config)
     return findings
+
+
+def _check_state_key(env: Mapping[str, str], config: Config) -> list[Finding]:
+    try:
+        key = state_key(env)
+    except ConfigError as error:
+        return [_problem("BOTJOB_STATE_KEY", error)]
+    if config.chat.memory_turns and not key:
+        return [Finding(
+            "BOTJOB_STATE_KEY", PROBLEM, "is not set, and chat.memory_turns is on: the run refuses to store memory in plain text",
+            "add a long random string as the repository secret BOTJOB_STATE_KEY, or set chat.memory_turns to 0",
+        )]
+    return [Finding("BOTJOB_STATE_KEY", OK, "is set")] if key else []
+
+
+def _from_env(topic: str, read: object, fine: str) -> Finding:
+    try:
+        read()  # type: ignore[operator]
+    except ConfigError as error:
+        return _problem(topic, error)
+    return Finding(topic, OK, fine)
 
 
 def _check_telegram(env: Mapping[str, str], config: Config, *, fix: bool) -> list[Finding]:
@@ -93,7 +130,8 @@ def _check_telegram(env: Mapping[str, str], config: Config, *, fix: bool) -> lis
             elif webhook:
                 findings.append(Finding(
                     "webhook", PROBLEM, f"a webhook to {_host(webhook)} is set, so getUpdates answers 409",
-                    "run python -m botjob check --fix to delete it (waiting messages are kept)",
+                    "run the check again with --fix (in Actions: the check workflow's 'delete the webhook' box) "
+                    "to delete it; waiting messages are kept",
                 ))
             else:
                 findings.append(Finding("webhook", OK, "none set"))
@@ -121,27 +159,51 @@ def _check_model(env: Mapping[str, str], config: Config) -> Finding:
     return Finding("model", OK, f"{target.describe()} answered in {time.monotonic() - started:.1f} s")
 
 
-def _check_schedule(workflow: str | Path) -> Finding:
+def _check_workflow(workflow: str | Path, config: Config) -> list[Finding]:
     if not Path(workflow).exists():
-        return Finding("schedule", WARNING, f"no workflow file at {workflow}", "run this from the repository's top folder, or pass --workflow")
+        return [Finding("schedule", WARNING, f"no workflow file at {workflow}", "run this from the repository's top folder, or pass --workflow")]
     try:
         schedule = parse_schedule(read_crons(workflow))
     except ConfigError as error:
-        return _problem("schedule", error)
-    crons = ", ".join(f'"{c}"' for c in schedule.crons)
+        return [_problem("schedule", error)]
     if schedule.too_fast:
-        return Finding(
+        crons = ", ".join(f'"{c}"' for c in schedule.crons)
+        finding = Finding(
             "schedule", PROBLEM,
             f"{crons} runs every {schedule.shortest_gap.total_seconds() / 60:.0f} min; GitHub runs a schedule at most every {GITHUB_MINIMUM.seconds // 60} minutes",
             'use 5 minutes or more, e.g. "*/5 * * * *"',
         )
-    return Finding("schedule", OK, f"{crons}: {schedule.descriptions[0][0].lower()}{schedule.descriptions[0][1:]} (UTC)")
+    else:
+        lines = "; ".join(f'"{cron}": {words[0].lower()}{words[1:]}' for cron, words in zip(schedule.crons, schedule.descriptions))
+        finding = Finding("schedule", OK, f"{lines} (UTC)")
+    return [finding, *_check_time_budget(workflow, config)]
+
+
+def _check_time_budget(workflow: str | Path, config: Config) -> list[Finding]:
+    """The Answer step is killed at its timeout-minutes: the run must stop on its own before that."""
+    try:
+        document = yaml.safe_load(Path(workflow).read_text(encoding="utf-8"))
+        steps = [s for job in document["jobs"].values() for s in job.get("steps", []) if isinstance(s, dict)]
+        minutes = next(s.get("timeout-minutes") for s in steps if s.get("name") == ANSWER_STEP)
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError, StopIteration):
+        return []  # not the shipped shape: nothing to compare with
+    if not isinstance(minutes, (int, float)) or isinstance(minutes, bool):
+        return []
+    budget = config.run.time_budget
+    if budget >= minutes * 60:
+        return [Finding(
+            "time budget", PROBLEM,
+            f"run.time_budget is {budget:g} s, but the workflow's {ANSWER_STEP} step is stopped after {minutes:g} minutes: "
+            "a stopped run may repeat what it answered",
+            f"set run.time_budget below {minutes * 60:g} (e.g. {max(60, minutes * 60 - 120):g}), or raise the step's timeout-minutes",
+        )]
+    return [Finding("time budget", OK, f"run.time_budget {budget:g} s fits in the {ANSWER_STEP} step's {minutes:g} minutes")]
 
 
 def _problem(topic: str, error: BotjobError, *, about: str = "") -> Finding:
-    detail = f"{about}: {error}" if about else str(error)
-    if error.kind is Failure.TRANSIENT:  # nothing to fix in the set-up: the service is away for now
-        return Finding(topic, WARNING, detail, error.hint or "a passing trouble: try again in a minute")
+    detail = f"{about}: {error}" if about else str(error).removeprefix(f"{topic} ")
+    if error.kind is Failure.TRANSIENT:  # nothing wrong found, but nothing verified either
+        return Finding(topic, UNVERIFIED, detail, error.hint or "the service did not answer now: run the check again in a minute")
     return Finding(topic, PROBLEM, detail, error.hint or "")
 
 

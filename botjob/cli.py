@@ -98,25 +98,52 @@ def _workflow_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _non_negative(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
     if number < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {number}")
     return number
+
+
+# What requirements.txt installs; an ImportError of one of these is a missing install, not a bug.
+REQUIREMENTS = {"requests", "yaml", "huggingface_hub", "httpx2", "cronsim", "cryptography", "urllib3", "certifi"}
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
     _configure_logging(secrets_in(env), verbose=getattr(args, "verbose", False))
+    _warn_about_padding(env)
     try:
         return args.handler(args, env)
     except BotjobError as error:
         _report_error(error, env)
         return EXIT_BAD_CONFIG if isinstance(error, ConfigError) else EXIT_NEEDS_OWNER
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in REQUIREMENTS:
+            raise
+        _report_error(ConfigError(
+            f"botjob's requirements are not installed (no module {error.name!r})",
+            hint="install them first: python -m pip install -r requirements.txt (in a virtual environment: "
+            "python3 -m venv .venv && . .venv/bin/activate)",
+        ), env)
+        return EXIT_BAD_CONFIG
     except Exception:  # a bug: the traceback helps, but it must not carry a token
         print(redact(traceback.format_exc(), secrets_in(env)), file=sys.stderr, end="")
         _report_error(BotjobError("unexpected error (a bug in botjob)", hint="please report it with the traceback above"), env)
         return EXIT_NEEDS_OWNER
+
+
+def _warn_about_padding(env: Mapping[str, str]) -> None:
+    from .environment import padded_variables
+
+    for name in padded_variables(env):
+        _report_error(BotjobError(
+            f"{name} has spaces or a line break around it; botjob trims them",
+            hint=f"paste {name} again without them",
+        ), env, "warning")
 
 
 def _report_error(error: BotjobError, env: Mapping[str, str], level: str = "error") -> None:
@@ -144,7 +171,7 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     # What people wrote may show in a local debug log, never in Actions, whose logs can be public.
     show_text = args.verbose and not actions.in_actions(env)
-    job = build_job(load_settings(args, env), env, args.state_dir, show_text=show_text)
+    job = build_job(load_settings(args, env), env, args.state_dir, show_text=show_text, dry_run=args.dry_run)
     try:
         report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates, linger=args.linger)
     finally:
@@ -208,13 +235,16 @@ def command_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .check import OK, PROBLEM, run_checks
+    from .check import OK, PROBLEM, UNVERIFIED, run_checks
 
     path, required = _config_path(args, env)
     findings = run_checks(env, config_path=path, config_required=required, workflow=args.workflow, fix=args.fix)
     secrets = secrets_in(env)
-    marks = {OK: "ok  ", PROBLEM: "FAIL"}
+    marks = {OK: "ok  ", PROBLEM: "FAIL", UNVERIFIED: "??  "}
+    rows = []
     for finding in findings:
+        rows.append(f"| {'✅' if finding.level == OK else '❌' if finding.level == PROBLEM else '⚠️'} {finding.topic} | "
+                    f"{finding.detail}{f' — fix: {finding.hint}' if finding.hint and finding.level != OK else ''} |")
         print(redact(f"{marks.get(finding.level, 'warn')}  {finding.topic}: {finding.detail}", secrets))
         if finding.hint and finding.level != OK:
             print(redact(f"      fix: {finding.hint}", secrets))
@@ -222,14 +252,17 @@ def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 level = "error" if finding.level == PROBLEM else "warning"
                 print(actions.annotation(level, redact(f"{finding.topic}: {finding.detail} — {finding.hint}", secrets)))
     problems = sum(f.level == PROBLEM for f in findings)
-    warnings = sum(f.level not in (OK, PROBLEM) for f in findings)
+    unverified = [f.topic for f in findings if f.level == UNVERIFIED]
     if problems:
-        print(f"\n{problems} problem{'s' if problems != 1 else ''} found.")
-    elif warnings:
-        print(f"\nNo problem in the set-up, but {warnings} check{'s' if warnings != 1 else ''} could not be finished: run it again later.")
+        verdict = f"{problems} problem{'s' if problems != 1 else ''} found."
+    elif unverified:
+        verdict = f"The set-up could not be verified: {' and '.join(unverified)} did not answer (see above). Run the check again later."
     else:
-        print("\nAll set.")
-    return EXIT_NEEDS_OWNER if problems else EXIT_OK
+        verdict = "All set."
+    print(f"\n{verdict}")
+    table = "\n".join(["| | |", "|---|---|", *(row.replace("\n", " ") for row in rows)])
+    actions.append_summary(env, redact(f"### botjob check\n\n{table}\n\n**{verdict}**", secrets))
+    return EXIT_NEEDS_OWNER if problems or unverified else EXIT_OK
 
 
 def command_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -240,9 +273,19 @@ def command_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_NEEDS_OWNER if schedule.too_fast else EXIT_OK
 
 
+NO_SECRETS_YET = "add the secrets TELEGRAM_BOT_TOKEN and HF_TOKEN: Settings → Secrets and variables → Actions"
+
+
 def command_peek(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .peek import peek
 
+    if actions.in_actions(env) and not env.get("TELEGRAM_BOT_TOKEN", "").strip():
+        # A repository made from the template runs its schedule before the owner added the secrets:
+        # one notice per run, not a red run and an e-mail every ten minutes.
+        print(actions.annotation("warning", NO_SECRETS_YET))
+        actions.set_output(env, "waiting", "false")
+        actions.append_summary(env, f"### botjob\n\nNot set up yet: {NO_SECRETS_YET}.")
+        return EXIT_OK
     result = peek(env, args.state_dir)
     actions.set_output(env, "waiting", "true" if result.waiting else "false")
     if result.error is not None and result.error.kind is Failure.BOT_WIDE:
@@ -264,7 +307,7 @@ def command_save_state(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .gitsync import save_state
 
     result = save_state(".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days, push=not args.no_push)
-    print(result.message if result.committed else f"nothing to save: {result.message}")
+    print(result.message)
     if result.pushed:
         print(f"pushed after {result.attempts} attempt{'s' if result.attempts != 1 else ''}")
     return EXIT_OK

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class ReplySettings:
     )
     help: str = (
         "Write me a question and I'll answer it {schedule}. Reply to one of my messages to follow up on it.\n"
-        "/start - what this bot does\n/help - this help\n/reset - forget our conversation"
+        "{commands}"
     )
     reset: str = "Done: I forgot our conversation."
     apology: str = "Sorry, I couldn't answer that one. Please try asking in another way."
@@ -76,6 +77,7 @@ class RunSettings:
     retries: int = 3
     concurrency: int = 8  # chats answered at the same time; each chat's messages stay in order
     max_age: float = 20.0  # hours; an older question that still cannot be answered gets reply.too_late
+    alert_after: float = 3600.0  # seconds a passing trouble may last across runs before a run fails
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,30 @@ def load_config(path: str | os.PathLike[str] | None = None, *, required: bool = 
                 f"settings file {path} not found",
                 hint="create it (copy botjob.yaml from the repository) or fix BOTJOB_CONFIG / --config",
             )
+        look_alike = _look_alike(path)
+        if look_alike:
+            raise ConfigError(
+                f"there is no {path.name}, but there is {look_alike}: its settings would be ignored",
+                hint=f"rename {look_alike} to {path.name} (botjob reads that name only)",
+            )
         return Config()
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (line {line})",
+            hint="save it as UTF-8 (in most editors: Save as… → Encoding: UTF-8)",
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be read ({type(error).__name__})", hint=f"make {path} a readable file") from None
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader that refuses duplicate keys
+    except _DuplicateKey as error:
+        raise ConfigError(
+            f"{path}: '{error.key}' is set twice (line {error.line}); only the last one would count",
+            hint=f"keep one '{error.key}:' in {path}",
+        ) from None
     except yaml.YAMLError as error:
         problem, context = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
         where = f" at line {problem.line + 1}" if problem else ""
@@ -118,6 +141,36 @@ def load_config(path: str | os.PathLike[str] | None = None, *, required: bool = 
             where += f" (in the part that starts at line {context.line + 1})"
         raise ConfigError(f"{path}: not valid YAML{where}", hint="fix the syntax (indentation, quotes, colons)") from None
     return parse_config(document, source=str(path))
+
+
+def _look_alike(path: Path) -> str:
+    """A file next to the missing settings file that was surely meant to be it (botjob.yml, Botjob.yaml...)."""
+    try:
+        siblings = sorted(p.name for p in path.parent.iterdir() if p.is_file())
+    except OSError:
+        return ""
+    stem = path.stem.lower()
+    return next((name for name in siblings if name != path.name and re.fullmatch(
+        rf"\s*{re.escape(stem)}[\s._-]*\.?ya?ml(\.txt)?\s*", name.lower())), "")
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; an owner who set one twice should hear of it."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen and key != "<<":
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_config(document: object, *, source: str = "settings") -> Config:
@@ -149,6 +202,8 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
         values[key] = _check_type(value, hints[key], source=source, key=f"{prefix}.{key}")
         _check_bounds(f"{prefix}.{key}", values[key], source)
         _check_choice(f"{prefix}.{key}", values[key], source)
+        if f"{prefix}.{key}" == "access.allow":
+            _check_allow_list(values[key], source)  # type: ignore[arg-type]
     return section_type(**values)
 
 
@@ -168,20 +223,22 @@ def _check_type(value: object, expected: object, *, source: str, key: str) -> ob
     raise ConfigError(f"{source}: '{key}' must be {wanted}, not {value!r}", hint=f"fix '{key}' in {source}")
 
 
-# Lowest (and highest) value each number may take.
-_BOUNDS: dict[str, tuple[float, float | None]] = {
-    "llm.max_tokens": (1, None),
+# Lowest and highest value each number may take: every one has a ceiling, as a number too big for
+# the clock or the HTTP layer would only fail later, in the middle of a run.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "llm.max_tokens": (1, 1_000_000),
     "llm.temperature": (0, 2),
-    "llm.timeout": (1, None),
-    "run.time_budget": (1, None),
-    "run.max_updates": (0, None),
-    "run.max_model_calls": (0, None),
+    "llm.timeout": (1, 3600),
+    "run.time_budget": (1, 6 * 3600),  # GitHub stops a job after 6 hours
+    "run.max_updates": (0, 1_000_000),
+    "run.max_model_calls": (0, 1_000_000),
     "chat.memory_turns": (0, 100),
-    "access.daily_limit": (0, None),
+    "access.daily_limit": (0, 1_000_000),
     "run.retries": (0, 10),
     "run.concurrency": (1, 32),
     "run.max_age": (1, 23.5),
-    "telegram.timeout": (1, None),
+    "run.alert_after": (0, 30 * 86400),
+    "telegram.timeout": (1, 600),
 }
 
 
@@ -203,9 +260,25 @@ def _check_bounds(key: str, value: object, source: str) -> None:
     if key not in _BOUNDS or not isinstance(value, (int, float)):
         return
     low, high = _BOUNDS[key]
-    if not (low <= value and (high is None or value <= high)):  # written so that NaN fails too
-        allowed = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
-        raise ConfigError(f"{source}: '{key}' must be {allowed}, not {value!r}", hint=f"fix '{key}' in {source}")
+    if not (low <= value <= high):  # written so that NaN fails too
+        raise ConfigError(
+            f"{source}: '{key}' must be between {_number(low)} and {_number(high)}, not {value!r}", hint=f"fix '{key}' in {source}"
+        )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def _check_allow_list(entries: tuple[str, ...], source: str) -> None:
+    for entry in entries:
+        if re.fullmatch(r"-?\d+", entry) or re.fullmatch(r"@\w+", entry):
+            continue
+        if re.fullmatch(r"\w+", entry):
+            hint = f"write it as \"@{entry}\" (with the @), or use the chat id"
+        else:
+            hint = "use chat ids (numbers) or @usernames, e.g. [123456789, \"@alice\"]"
+        raise ConfigError(f"{source}: 'access.allow' entry {entry!r} is neither a chat id nor an @username", hint=hint)
 
 
 def _unknown(source: str, key: str, known: list[str]) -> ConfigError:

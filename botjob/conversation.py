@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,11 @@ class Work:
     sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
     moved: tuple[int, int] | None = None  # SKIP: a group became a supergroup, (old chat id, new chat id)
 
+    @property
+    def ids(self) -> str:
+        """Its update ids for a log line: "500000001, 500000003"."""
+        return ", ".join(map(str, self.update_ids))
+
 
 @dataclass(frozen=True)
 class ChatRules:
@@ -85,6 +91,7 @@ class ChatRules:
     non_text: str = ""
     refusal: str = ""
     schedule: str = "every few minutes"
+    commands: str = ""  # the command menu, one "/name - what it does" per line
 
 
 def _is_id(value: object) -> bool:
@@ -139,9 +146,21 @@ def _migration(message: dict[str, Any], chat_id: int) -> tuple[int, int] | None:
 def _words_of(message: dict[str, Any]) -> str | None:
     for field in ("text", "caption"):
         value = message.get(field)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and visible(value):
             return value
     return None
+
+
+# Letters and symbols that draw nothing, used to send "empty" messages.
+_BLANK_GLYPHS = {"\u115f", "\u1160", "\u2800", "\u3164", "\uffa0"}
+
+
+def visible(text: str) -> bool:
+    """Whether the text shows anything: not only spaces, zero-width and control characters, or blank glyphs."""
+    return any(
+        not char.isspace() and unicodedata.category(char)[0] not in "CZ" and char not in _BLANK_GLYPHS
+        for char in text
+    )
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?=\s|$)")
@@ -219,7 +238,7 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
             return _say(incoming, rules.non_text)
         return _skip(incoming, "no text")
     question = mention.sub("", incoming.text).strip() if mention else incoming.text.strip()
-    if not question:
+    if not visible(question):
         return _say(incoming, _fill(rules.help, rules))
     turns: list[dict[str, str]] = []
     if rules.reply_context and incoming.quoted:
@@ -250,7 +269,7 @@ def _merge(first: Work, later: Work) -> Work:
 
 def _fill(template: str, rules: ChatRules) -> str:
     # Not str.format: an owner's text may hold other braces.
-    return template.replace("{schedule}", rules.schedule)
+    return template.replace("{schedule}", rules.schedule).replace("{commands}", rules.commands)
 
 
 def _skip(incoming: Incoming, reason: str) -> Work:

@@ -7,12 +7,13 @@ the job runs again; a transcript shows who asked what and what came back.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
+import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import os
 
 from . import cli
 from .sandbox import ModelSandbox, TelegramSandbox
@@ -23,6 +24,8 @@ NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
 
 
 def run_demo(say: Callable[[str], None]) -> int:
+    for module in ("requests", "yaml", "huggingface_hub", "cronsim"):  # before the story starts, not halfway through
+        importlib.import_module(module)
     asked: dict[tuple[int, int], str] = {}  # (chat, message_id) -> question, to show what each reply answers
     with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as state_dir:
         # The owner's own tokens and endpoints stay out of it: only the stand-ins are reachable.
@@ -37,6 +40,8 @@ def run_demo(say: Callable[[str], None]) -> int:
         _user_says(telegram, say, asked, ALICE, "And how many people live there?")
 
         first = _run(telegram, env, state_dir, say, asked, "First scheduled run")
+        if first:
+            return first
         say("  (Alice's two messages came in one burst: one model call, one reply, threaded to her last message.)")
 
         say("\nBetween runs, Bob replies to the bot's answer, and Carol finds the bot:")
@@ -45,8 +50,8 @@ def run_demo(say: Callable[[str], None]) -> int:
         _user_says(telegram, say, asked, CAROL, "/start")
 
         second = _run(telegram, env, state_dir, say, asked, "Second scheduled run")
-        if first or second:
-            return first or second
+        if second:
+            return second
         say("\nEvery message was answered once, threaded to it. With real tokens: python -m botjob run")
     return 0
 
@@ -80,13 +85,28 @@ def _run(
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         exit_code = cli.main(["run", "--state-dir", state_dir], env=env)
     say("  What the owner sees in the job's log (counts and ids, never what people wrote):")
-    for line in output.getvalue().splitlines():
+    for line in _in_update_order(output.getvalue().splitlines()):
         say(f"    | {line}")
     say("  What people see in Telegram:")
-    for sent in telegram.sent()[already_sent:]:
+    order = list(asked)  # chats are answered in parallel: show the replies in the order the questions came
+    replies = sorted(telegram.sent()[already_sent:], key=lambda m: _position(order, (m["chat_id"], m["reply_to_message_id"])))
+    for sent in replies:
         question = asked.get((sent["chat_id"], sent["reply_to_message_id"]), "?")
         answer = sent["text"].replace("\n\n", " / ")
         say(f"    bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {answer}")
     say(f"  exit code {exit_code}; stored offset after: {store.load().offset}")
     return exit_code
+
+
+def _in_update_order(lines: list[str]) -> list[str]:
+    """The per-update log lines, which parallel chats write in any order, sorted by update id."""
+    per_update = sorted((line for line in lines if _UPDATE_LINE.match(line)), key=lambda line: int(_UPDATE_LINE.match(line)[1]))
+    return [per_update.pop(0) if _UPDATE_LINE.match(line) else line for line in lines]
+
+
+_UPDATE_LINE = re.compile(r"INFO botjob\.job: update (\d+)")
+
+
+def _position(order: list[tuple[int, int]], question: tuple[int, int]) -> int:
+    return order.index(question) if question in order else len(order)
 

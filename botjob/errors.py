@@ -51,6 +51,12 @@ class ConfigError(BotjobError):
     kind = Failure.BOT_WIDE
 
 
+class StateError(BotjobError):
+    """state/ cannot be read or written: the bot would forget what it answered."""
+
+    kind = Failure.BOT_WIDE
+
+
 TOKEN_HINT = "check TELEGRAM_BOT_TOKEN: copy the token again from @BotFather (/token)"
 WEBHOOK_HINT = "a webhook is set for this bot: delete it (python -m botjob check --fix, or call deleteWebhook)"
 POLLER_HINT = "another process polls this bot with getUpdates: stop it (or revoke the token in @BotFather)"
@@ -90,3 +96,28 @@ def _classify(method: str, code: int | None, description: str) -> tuple[Failure,
     if code in (400, 403) and method.lower() in _PER_CHAT_METHODS:
         return Failure.MESSAGE, None
     return Failure.BOT_WIDE, None
+
+
+class LastingTrouble(BotjobError):
+    """A passing trouble that kept every run from answering anyone for longer than run.alert_after."""
+
+    kind = Failure.BOT_WIDE
+
+    def __init__(self, trouble: BotjobError, lasted: float, runs: int) -> None:
+        if isinstance(trouble, TelegramError) or "Telegram" in str(trouble):
+            check = "Telegram is not answering the runner: see python -m botjob check, and TELEGRAM_API_URL if you set one"
+        else:
+            check = ("the model is not answering: see python -m botjob check, status.huggingface.co, "
+                     "or pick another llm.model / llm.provider (or BOTJOB_LLM_URL)")
+        super().__init__(
+            f"no one has been answered for {_duration(lasted)} ({runs} runs in a row): {trouble}",
+            hint=f"{check}; runs fail until one gets through (run.alert_after sets how long to wait)",
+        )
+        self.trouble = trouble
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"

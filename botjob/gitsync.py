@@ -146,7 +146,7 @@ def save_state(
     if push and git.run("remote", "get-url", "origin", check=False).returncode != 0:
         raise SaveStateError(
             "the checkout has no remote named origin to push state/ to",
-            hint="add one (git remote add origin <url>), or save with push=False",
+            hint="add one (git remote add origin <url>), or commit only: save-state --no-push",
         )
     if token:
         _require_env_config(git)
@@ -162,7 +162,6 @@ def save_state(
         when = now or datetime.now(timezone.utc)
         if not _heartbeat_due(git, env, heartbeat_days, when):
             why = "state unchanged" if state_path.is_dir() else f"no {state}/ directory"
-            log.info("nothing to save: %s", why)
             return SaveResult(committed=False, pushed=False, message=f"nothing to save: {why}", attempts=0)
         if not state_path.is_dir():
             raise SaveStateError(
@@ -180,7 +179,6 @@ def save_state(
     git.run("add", "-A", "--", *pathspec, what=f"staging {state}/")
     staged = [p for p in git.run("diff", "--cached", "--name-only", "-z", "--", *pathspec).stdout.split("\0") if p]
     if not staged:
-        log.info("nothing to save: %s/ matches the last commit", state)
         return SaveResult(committed=False, pushed=False, message="nothing to save: state unchanged", attempts=0)
     # "commit -- <paths>" commits only those paths and leaves whatever else is staged as it was.
     git.run("commit", "-q", "-m", message, "--", *pathspec, what=f"committing {state}/")

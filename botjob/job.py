@@ -21,8 +21,8 @@ from typing import Callable, Protocol, TypeVar
 from . import conversation
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
-from .errors import BotjobError, Failure, TelegramError
-from .state import BotProfile, Checkpoint, StateStore
+from .errors import BotjobError, Failure, LastingTrouble, TelegramError
+from .state import BotProfile, Checkpoint, StateStore, Trouble
 from .telegram import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,17 @@ PAGE_SIZE = 100  # getUpdates' maximum
 COMMANDS = [
     {"command": "start", "description": "What this bot does"},
     {"command": "help", "description": "How to use it"},
-    {"command": "reset", "description": "Forget our conversation"},
+    {"command": "reset", "description": "Forget our conversation"},  # offered only when the bot remembers
 ]
-COMMANDS_DIGEST = hashlib.sha256(json.dumps(COMMANDS, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def bot_commands(remembers: bool) -> list[dict[str, str]]:
+    """The command menu: /reset only for a bot with memory, which has something to forget."""
+    return [c for c in COMMANDS if remembers or c["command"] != "reset"]
+
+
+def _digest(commands: list[dict[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
 
 T = TypeVar("T")
 
@@ -169,6 +177,8 @@ class BatchJob:
         With ``linger``, keep long-polling and answering new messages until
         that many seconds after the start (within the time budget).
         """
+        if not dry_run:
+            self.store.check_writable()
         checkpoint = self.store.load()
         report = RunReport(offset_before=checkpoint.offset, offset_after=checkpoint.offset, dry_run=dry_run)
         cap = max_updates if max_updates is not None else self.config.run.max_updates
@@ -181,7 +191,28 @@ class BatchJob:
         except BotjobError as error:
             report.error = error
             report.stopped = "transient failure, the next run retries" if error.kind is Failure.TRANSIENT else "needs the owner"
+        if not dry_run:
+            self._follow_trouble(report)
         return report
+
+    def _follow_trouble(self, report: RunReport) -> None:
+        """A passing trouble exits 0, so one bad minute alarms nobody; one that keeps every run from
+        answering anyone for ``run.alert_after`` fails the run, so that GitHub e-mails the owner."""
+        error = report.error
+        if error is not None and error.kind is not Failure.TRANSIENT:
+            return  # the run fails already
+        earlier = self.store.load_trouble()
+        if error is None or report.answered + report.failed + report.skipped:
+            if earlier is not None:
+                self.store.save_trouble(None)  # a run that got through ends it
+            return
+        now = self.wall_clock()
+        trouble = Trouble(earlier.since, earlier.runs + 1) if earlier else Trouble(now)
+        self.store.save_trouble(trouble)
+        lasted = now - trouble.since
+        if lasted >= self.config.run.alert_after:
+            report.error = LastingTrouble(error, lasted, trouble.runs)
+            report.stopped = "a passing trouble lasted too long: needs the owner"
 
     def _drain(self, ledger: _Ledger, report: RunReport, cap: int, dry_run: bool, linger_until: float) -> None:
         while True:
@@ -279,12 +310,13 @@ class BatchJob:
 
     @functools.cached_property
     def rules(self) -> ChatRules:
-        return _rules(self.config, self._schedule())
+        menu = "\n".join(f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}" for c in bot_commands(self.memory is not None))
+        return _rules(self.config, self._schedule(), menu)
 
     def _count(self, report: RunReport, outcome: str, work: Work) -> None:
         with self._counting:
             setattr(report, outcome, getattr(report, outcome) + len(work.update_ids))
-        log.info("update %s %s", ", ".join(map(str, work.update_ids)), outcome)
+        log.info("update %s %s", work.ids, _OUTCOME_WORDS.get(outcome, outcome))
 
     def _skip(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
         report.fetched += len(work.update_ids)
@@ -294,7 +326,7 @@ class BatchJob:
             ledger.finish(work)
         with self._counting:
             report.skipped += len(work.update_ids)
-        log.info("update %s finished without a reply (%s)", ", ".join(map(str, work.update_ids)), work.reason)
+        log.info("update %s finished without a reply (%s)", work.ids, work.reason)
 
     def _do(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
         with self._counting:
@@ -329,12 +361,12 @@ class BatchJob:
         history = self.memory.load(self._chat_of(work.chat_id)) if self.memory else []
         messages = conversation.build_prompt(self.config.llm.system_prompt, work.turns, history)
         if self.show_text:
-            log.debug("prompt for update %s: %r", work.update_ids, messages)
+            log.debug("prompt for update %s: %r", work.ids, messages)
         started = self.clock()
         try:
             raw = self._retrying("model", lambda: self.model.reply(messages))
         except BotjobError as error:
-            return self._unanswerable(work, error, ledger)
+            return self._unanswerable(work, error, ledger, report)
         with self._counting:
             report.model_seconds.append(self.clock() - started)
         text = conversation.clean_model_text(raw) or self.config.reply.empty
@@ -348,19 +380,20 @@ class BatchJob:
                 self.usage.save()
         return "answered"
 
-    def _unanswerable(self, work: Work, error: BotjobError, ledger: _Ledger) -> str:
+    def _unanswerable(self, work: Work, error: BotjobError, ledger: _Ledger, report: RunReport) -> str:
         """The model gave no answer. Only a rejected question, or one about to expire, is finished here."""
         too_old = work.sent_at and self.wall_clock() - work.sent_at > self.config.run.max_age * 3600
         if error.kind is Failure.MESSAGE:
-            log.warning("update %s: the model rejected the question (%s); apologising", work.update_ids, error)
+            log.warning("update %s: the model rejected the question (%s); apologising", work.ids, error)
             self._deliver(work, self.config.reply.apology, ledger)
             return "failed"
         if too_old:
             # Telegram drops it at 24 h: a short sorry beats silence, even when the bot is down.
-            log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.update_ids, error)
+            log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.ids, error)
             self._deliver(work, self.config.reply.too_late, ledger)
             if error.kind is Failure.TRANSIENT:
                 return "failed"
+            self._count(report, "failed", work)  # finished with a sorry, though the run stops for the owner
         raise error  # bot-wide or lasting: the question stays unconfirmed for the next run
 
     def _typing(self, chat_id: int) -> None:
@@ -389,7 +422,7 @@ class BatchJob:
             except BotjobError as error:
                 if error.kind is not Failure.MESSAGE:
                     raise
-                log.warning("update %s: reply not delivered (%s)", work.update_ids, error)
+                log.warning("update %s: reply not delivered (%s)", work.ids, error)
                 return False
         return True
 
@@ -415,7 +448,7 @@ class BatchJob:
             # Model markup that Telegram's parser rejects: the words matter more than the formatting.
             if parse_mode is None or "can't parse entities" not in str(error):
                 raise
-            log.info("update %s: formatting rejected, sent as plain text", work.update_ids)
+            log.info("update %s: formatting rejected, sent as plain text", work.ids)
             send(None)
 
     def _chat_of(self, chat_id: int) -> int:
@@ -447,10 +480,11 @@ class BatchJob:
         if not profile.username and any(map(_names_anyone, updates)):
             me = self._retrying("getMe", self.bot.get_me)
             profile = BotProfile(int(me["id"]), str(me.get("username") or ""), profile.commands)
-        if profile.commands != COMMANDS_DIGEST and not dry_run:
+        commands = bot_commands(self.memory is not None)
+        if profile.commands != _digest(commands) and not dry_run:
             try:
-                self.bot.set_my_commands(COMMANDS)
-                profile = BotProfile(profile.id, profile.username, COMMANDS_DIGEST)
+                self.bot.set_my_commands(commands)
+                profile = BotProfile(profile.id, profile.username, _digest(commands))
             except BotjobError as error:  # the menu is a nicety: try again next run
                 log.info("commands not registered (%s)", error)
         if profile != self._profile and not dry_run:
@@ -477,13 +511,16 @@ class BatchJob:
                 self.sleep(delay)
 
 
+_OUTCOME_WORDS = {"would_answer": "would be answered"}
+
+
 def _names_anyone(update: object) -> bool:
     """Whether deciding about this update may need the bot's @username: a group message, or an @ anywhere."""
     incoming = conversation.parse_update(update)
     return incoming is not None and (incoming.chat_type in conversation.GROUP_TYPES or "@" in (incoming.text or ""))
 
 
-def _rules(config: Config, schedule: str) -> ChatRules:
+def _rules(config: Config, schedule: str, commands: str) -> ChatRules:
     return ChatRules(
         groups=config.chat.groups,
         merge_bursts=config.chat.merge_bursts,
@@ -495,6 +532,7 @@ def _rules(config: Config, schedule: str) -> ChatRules:
         non_text=config.reply.non_text,
         refusal=config.access.refusal,
         schedule=schedule,
+        commands=commands,
     )
 
 

@@ -7,6 +7,7 @@ stored offset, which confirms nothing that is not already finished.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -15,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .conversation import ALLOWED_UPDATES, update_id_of
-from .errors import ConfigError, Failure, TelegramError
+from .environment import bot_token, telegram_api_url
+from .errors import Failure, TelegramError
 from .redaction import redact
 from .state import StateStore
-
-DEFAULT_API_URL = "https://api.telegram.org"
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,9 @@ class PeekResult:
 
 
 def peek(env: Mapping[str, str], state_dir: str | Path = "state", *, timeout: float = 20.0) -> PeekResult:
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        raise ConfigError(
-            "TELEGRAM_BOT_TOKEN is not set",
-            hint="add it as a repository secret (Settings > Secrets and variables > Actions)",
-        )
-    checkpoint = StateStore(state_dir).load()
-    url = f"{(env.get('TELEGRAM_API_URL') or DEFAULT_API_URL).rstrip('/')}/bot{token}/getUpdates"
+    token = bot_token(env)
+    url = f"{telegram_api_url(env).rstrip('/')}/bot{token}/getUpdates"
+    checkpoint = StateStore(state_dir).load(set_aside=False)  # the run sets a bad file aside, once
     body = {"limit": 100, "timeout": 0, "allowed_updates": ALLOWED_UPDATES}
     if checkpoint.offset:
         body["offset"] = checkpoint.offset
@@ -49,7 +44,7 @@ def peek(env: Mapping[str, str], state_dir: str | Path = "state", *, timeout: fl
             answer = json.load(response)
     except urllib.error.HTTPError as error:
         failure = TelegramError("getUpdates", error.code, redact(_description(error) or str(error.reason), [token]))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:  # HTTPException: not an HTTP server
         failure = TelegramError("getUpdates", None, f"no answer from Telegram ({type(error).__name__})")
     else:
         updates = answer.get("result") if isinstance(answer, dict) else None

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN", "BOTJOB_STATE_KEY")
 
 
 def secrets_in(env: Mapping[str, str]) -> list[str]:
-    """The secret values present in ``env``, to redact wherever text is written."""
-    return [env[name] for name in SECRET_VARIABLES if env.get(name)]
+    """Every form of every secret in ``env`` that text may carry, longest first.
+
+    A secret pasted with a line break around it is used trimmed, and sits
+    URL-quoted inside a request URL: each of those forms is redacted too.
+    """
+    forms: set[str] = set()
+    for name in SECRET_VARIABLES:
+        raw = env.get(name) or ""
+        for value in (raw, raw.strip()):
+            forms.update((value, quote(value, safe=""), quote(value), quote_plus(value)))
+    return sorted((form for form in forms if form.strip()), key=len, reverse=True)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

@@ -16,11 +16,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import StateError
+
 log = logging.getLogger(__name__)
 
 OFFSET_FILE = "offset.json"
 PROFILE_FILE = "bot.json"
 USAGE_FILE = "usage.json"  # daily counts (memory.DailyUsage)
+TROUBLE_FILE = "trouble.json"  # when a passing trouble began, while it lasts
 MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 
 
@@ -69,6 +72,14 @@ class BotProfile:
     commands: str = ""  # a digest of the command list last registered with setMyCommands
 
 
+@dataclass(frozen=True)
+class Trouble:
+    """A passing trouble that kept runs from answering anyone: since when (Unix time), and how many runs."""
+
+    since: float
+    runs: int = 1
+
+
 class StateStore:
     """Reads and writes ``state/offset.json``."""
 
@@ -79,30 +90,64 @@ class StateStore:
     def offset_path(self) -> Path:
         return self.directory / OFFSET_FILE
 
-    def load(self) -> Checkpoint:
-        """The stored checkpoint; a missing or unreadable file starts from Telegram's own queue.
+    def load(self, *, set_aside: bool = True) -> Checkpoint:
+        """The stored checkpoint; a missing or damaged file starts from Telegram's own queue.
 
         Starting from offset 0 loses nothing: Telegram still holds every
-        update that no earlier call confirmed.
+        update that no earlier call confirmed. A damaged file is kept aside
+        as ``offset.json.bad-<time>`` (unless ``set_aside`` is False: a look
+        that changes nothing); one that cannot be read at all (a folder, no
+        permission) needs the owner.
         """
         path = self.offset_path
-        if not path.exists():
-            return Checkpoint()
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Checkpoint()
+        except (OSError, UnicodeDecodeError) as error:
+            if not isinstance(error, UnicodeDecodeError):
+                raise StateError(
+                    f"{path} cannot be read ({type(error).__name__})",
+                    hint=f"delete it, or make it a readable file (Telegram keeps what waits for 24 h): rm -r {path}",
+                ) from None
+            text = ""
+        try:
+            document = json.loads(text)
             offset = document["offset"]
             finished = document.get("finished", [])
             if not _is_id(offset) or offset < 0 or not isinstance(finished, list) or not all(map(_is_id, finished)):
                 raise ValueError("offset must be a non-negative integer, finished a list of integers")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            backup = _unused_name(path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}"))
-            shutil.copyfile(path, backup)
-            log.warning(
-                "state file %s was unreadable (%s); kept a copy as %s and starting from Telegram's queue",
-                path, type(error).__name__, backup.name,
-            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            if set_aside:
+                self._set_aside(path, error)
             return Checkpoint()
         return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
+
+    def _set_aside(self, path: Path, error: Exception) -> None:
+        backup = _unused_name(path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}"))
+        try:
+            shutil.copyfile(path, backup)
+        except OSError as failure:
+            raise StateError(
+                f"{path} is damaged ({type(error).__name__}) and no copy could be kept beside it ({type(failure).__name__})",
+                hint=f"make {self.directory} writable, or delete {path} (Telegram keeps what waits for 24 h)",
+            ) from None
+        log.warning(
+            "state file %s was unreadable (%s); kept a copy as %s and starting from Telegram's queue",
+            path, type(error).__name__, backup.name,
+        )
+
+    def check_writable(self) -> None:
+        """Fail before anything is answered when nothing could be recorded: every answer would repeat."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.directory):
+                pass
+        except OSError as error:
+            raise StateError(
+                f"{self.directory} cannot be written ({type(error).__name__}): nothing answered could be recorded",
+                hint=f"make {self.directory} a writable folder, or pass --state-dir with one",
+            ) from None
 
     def save(self, checkpoint: Checkpoint) -> None:
         document: dict[str, object] = {"offset": checkpoint.offset}
@@ -120,6 +165,24 @@ class StateStore:
     def save_profile(self, profile: BotProfile) -> None:
         write_json_atomically(self.directory / PROFILE_FILE, {"id": profile.id, "username": profile.username, "commands": profile.commands})
 
+    def load_trouble(self) -> Trouble | None:
+        try:
+            document = json.loads((self.directory / TROUBLE_FILE).read_text(encoding="utf-8"))
+            return Trouble(float(document["since"]), int(document["runs"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # a damaged record starts the count again: the worst is a late alert
+
+    def save_trouble(self, trouble: Trouble | None) -> None:
+        path = self.directory / TROUBLE_FILE
+        if trouble is None:
+            if path.exists():
+                try:
+                    path.unlink()
+                except OSError as error:
+                    raise _unwritable(path, error) from None
+            return
+        write_json_atomically(path, {"since": int(trouble.since), "runs": trouble.runs})  # floored: never later than it was
+
 
 def write_json_atomically(path: Path, document: object) -> None:
     write_atomically(path, (json.dumps(document) + "\n").encode("utf-8"))
@@ -127,14 +190,26 @@ def write_json_atomically(path: Path, document: object) -> None:
 
 def write_atomically(path: Path, content: bytes) -> None:
     """Temp file + fsync + rename: a crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    except OSError as error:
+        raise _unwritable(path, error) from None
     try:
         with os.fdopen(fd, "wb") as temp:
             temp.write(content)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _unwritable(path, error) from None
         raise
+
+
+def _unwritable(path: Path, error: OSError) -> StateError:
+    return StateError(
+        f"{path} could not be written ({type(error).__name__}): the bot cannot keep what it must remember",
+        hint=f"make {path.parent} writable and leave room on the disk, then run again",
+    )

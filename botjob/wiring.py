@@ -7,38 +7,27 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .config import Config
+from .environment import bot_token, model_url, state_key, telegram_api_url
 from .errors import ConfigError
 from .job import BatchJob, Memory, Usage
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
 from .state import MEMORY_DIR, USAGE_FILE, StateStore
-from .telegram import DEFAULT_API_URL, TelegramClient
+from .telegram import TelegramClient
 
 
 def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
     return ModelTarget(
         model=config.llm.model,
         provider=config.llm.provider,
-        base_url=env.get("BOTJOB_LLM_URL") or config.llm.base_url,
+        base_url=model_url(env, config.llm.base_url),
         endpoint_model=config.llm.endpoint_model,
     )
 
 
-def bot_token(env: Mapping[str, str]) -> str:
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        raise ConfigError(
-            "TELEGRAM_BOT_TOKEN is not set",
-            hint="create a bot with @BotFather and export its token (a repository secret in GitHub Actions)",
-        )
-    return token
-
-
 def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
-    return TelegramClient(
-        bot_token(env), env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, timeout=config.telegram.timeout, pacer=Pacer()
-    )
+    return TelegramClient(bot_token(env), telegram_api_url(env), timeout=config.telegram.timeout, pacer=Pacer())
 
 
 def schedule_in_words(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> str:
@@ -57,12 +46,14 @@ def build_job(
     state_dir: str | os.PathLike[str],
     *,
     show_text: bool = False,
+    dry_run: bool = False,
 ) -> BatchJob:
     bot = telegram_client(config, env)
     target = model_target(config, env)
     token = env.get("HF_TOKEN", "").strip() or None
     # ChatModel checks the token now but imports the inference client only for the first question.
-    model = ChatModel(
+    # A dry run asks no model, so it needs no HF_TOKEN.
+    model = _NoModel() if dry_run else ChatModel(
         target,
         token=token,
         timeout=config.llm.timeout,
@@ -70,17 +61,24 @@ def build_job(
         temperature=config.llm.temperature,
         task=config.llm.task,
     )
-    state_key = env.get("BOTJOB_STATE_KEY", "").strip()
+    key = state_key(env)
     return BatchJob(
         bot,
         model,
         StateStore(Path(state_dir)),
         config,
-        memory=_memory(config, Path(state_dir), state_key),
-        usage=_usage(config, Path(state_dir), state_key or bot_token(env)),
+        memory=_memory(config, Path(state_dir), key),
+        usage=_usage(config, Path(state_dir), key or bot_token(env)),
         schedule=schedule_in_words,
         show_text=show_text,
     )
+
+
+class _NoModel:
+    """The model of a dry run, which only looks at what waits."""
+
+    def reply(self, messages: list[dict[str, str]]) -> str:
+        raise AssertionError("a dry run asks no model")
 
 
 def _memory(config: Config, state_dir: Path, state_key: str) -> Memory | None:

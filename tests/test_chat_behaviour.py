@@ -25,7 +25,6 @@ from botjob import wiring
 from botjob.config import AccessSettings, ChatSettings, Config, ReplySettings, parse_config
 from botjob.conversation import utf16_len
 from botjob.errors import ConfigError
-from botjob.job import COMMANDS
 from botjob.sandbox import TelegramSandbox
 from botjob.wiring import build_job, schedule_in_words
 
@@ -153,6 +152,14 @@ def in_group(telegram: TelegramSandbox, text: str, *, user_id: int = FRANK, chat
                               first_name="Frank", chat_title="Hikers", **kwargs)
 
 
+MENU = "/start - what this bot does\n/help - how to use it"
+
+
+def help_text(job) -> str:
+    """The help as people see it: the schedule in words and the menu (without /reset: no memory here)."""
+    return job.config.reply.help.replace("{schedule}", schedule()).replace("{commands}", MENU)
+
+
 def mention(telegram: TelegramSandbox) -> str:
     return f"@{telegram.bot_username}"
 
@@ -205,8 +212,16 @@ def test_help_explains_how_to_use_the_bot(telegram, model, make_job, chat_id, ch
     telegram.user_says(command, chat_id=chat_id, chat_type=chat_type)
     job = make_job()
     job.run_once()
-    assert texts(telegram, chat_id) == [job.config.reply.help.replace("{schedule}", schedule())]
-    assert "/reset" in texts(telegram)[0] and prompts(model) == []
+    assert texts(telegram, chat_id) == [help_text(job)]
+    assert "/help - how to use it" in texts(telegram)[0] and prompts(model) == []
+    assert "/reset" not in texts(telegram)[0]  # nothing to forget without memory
+
+
+def test_with_memory_on_the_help_and_the_menu_offer_reset(telegram, model, make_memory_job) -> None:
+    telegram.user_says("/help", chat_id=ALICE)
+    make_memory_job(settings(chat=ChatSettings(memory_turns=2))).run_once()
+    assert texts(telegram, ALICE)[0].endswith("\n/reset - forget our conversation")
+    assert [c["command"] for c in telegram.commands] == ["start", "help", "reset"]
 
 
 def test_an_unknown_command_in_private_gets_the_help_but_in_a_group_only_when_addressed(telegram, model, make_job) -> None:
@@ -217,10 +232,10 @@ def test_an_unknown_command_in_private_gets_the_help_but_in_a_group_only_when_ad
 
     job.run_once()
 
-    help_text = job.config.reply.help.replace("{schedule}", schedule())
-    assert texts(telegram, ALICE) == [help_text]
+    help = help_text(job)
+    assert texts(telegram, ALICE) == [help]
     assert texts(telegram, GROUP) == []
-    assert texts(telegram, OTHER_GROUP) == [help_text]
+    assert texts(telegram, OTHER_GROUP) == [help]
     assert prompts(model) == []
 
 
@@ -236,7 +251,7 @@ def test_a_command_addressed_to_this_bot_by_name_in_private_is_answered(telegram
     telegram.user_says(f"/help{mention(telegram)}", chat_id=ALICE)
     job = make_job()
     job.run_once()
-    assert texts(telegram, ALICE) == [job.config.reply.help.replace("{schedule}", schedule())]
+    assert texts(telegram, ALICE) == [help_text(job)]
 
 
 @pytest.mark.parametrize("chat_id, chat_type, command",
@@ -273,7 +288,7 @@ def test_reset_without_memory_still_answers(telegram, make_job) -> None:
 def test_the_command_menu_is_registered_once(telegram, make_job) -> None:
     telegram.user_says("hello", chat_id=ALICE)
     make_job().run_once()
-    assert [c["command"] for c in telegram.commands] == ["start", "help", "reset"] == [c["command"] for c in COMMANDS]
+    assert [c["command"] for c in telegram.commands] == ["start", "help"]  # /reset only when memory is on
     assert all(c["description"] for c in telegram.commands)
 
     telegram.user_says("hello again", chat_id=ALICE)
@@ -295,7 +310,7 @@ def test_a_failing_command_menu_does_not_stop_answering_and_is_tried_again(teleg
 
     telegram.user_says("hello again", chat_id=ALICE)
     make_job().run_once()
-    assert [c["command"] for c in telegram.commands] == ["start", "help", "reset"]
+    assert [c["command"] for c in telegram.commands] == ["start", "help"]
 
 
 # ============================================================================ 2. bursts
@@ -421,7 +436,7 @@ def test_the_fixed_texts_arrive_whatever_the_parse_mode(telegram, make_job, pars
     job = make_job(settings(chat=ChatSettings(parse_mode=parse_mode)))
     job.run_once()
     assert texts(telegram, ALICE) == [job.config.reply.greeting.replace("{schedule}", schedule())]
-    assert texts(telegram, BOB) == [job.config.reply.help.replace("{schedule}", schedule())]
+    assert texts(telegram, BOB) == [help_text(job)]
 
 
 def test_plain_text_replies_are_sent_without_a_parse_mode(telegram, model, make_job) -> None:
@@ -450,9 +465,9 @@ def test_in_a_group_only_a_mention_a_reply_to_the_bot_or_a_command_for_it_is_ans
     make_job().run_once()
 
     assert questions(model) == ["how tall is Everest?"]  # the mention is not part of the question
-    bot_answer, help_text = telegram.sent(GROUP)
+    bot_answer, help_message = telegram.sent(GROUP)
     assert bot_answer["text"] == "Echo: how tall is Everest?" and bot_answer["reply_to_message_id"] == bobs_question
-    assert help_text["text"].startswith("Write me a question")
+    assert help_message["text"].startswith("Write me a question")
 
     in_group(telegram, "and K2?", chat_type=chat_type, user_id=BOB, reply_to_message_id=bot_answer["message_id"])
     last = in_group(telegram, "no idea, ask a guide", chat_type=chat_type, user_id=CAROL,
@@ -477,7 +492,7 @@ def test_a_bare_mention_gets_the_help(telegram, model, make_job) -> None:
     in_group(telegram, mention(telegram))
     job = make_job()
     job.run_once()
-    assert texts(telegram, GROUP) == [job.config.reply.help.replace("{schedule}", schedule())]
+    assert texts(telegram, GROUP) == [help_text(job)]
     assert prompts(model) == []
 
 

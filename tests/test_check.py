@@ -82,17 +82,58 @@ def test_a_base_model_endpoint_is_tried_with_text_generation(owner_repo, check_e
     assert [r["path"] for r in model.requests] == ["/"]  # TGI's generate route, not chat completions
 
 
-def test_a_loading_model_is_a_warning_not_a_failure(owner_repo, check_env, capsys, model) -> None:
-    model.fail(503, times=3)
+@pytest.mark.parametrize("away", ["the model is loading", "Telegram answers 502"])
+def test_a_service_that_is_away_leaves_the_set_up_unverified_never_all_set(
+        owner_repo, check_env, capsys, model, telegram, away) -> None:
+    if away == "the model is loading":
+        model.fail(503, times=3)
+    else:
+        telegram.fail("getMe", 502)
     code, out = check(capsys, check_env)
-    assert code == 0 and "warn  model" in out and "try again" in out
-    assert "All set." not in out and "could not be finished" in out
+    topic = "model" if away == "the model is loading" else "telegram"
+    assert code == 1 and f"??    {topic}:" in out and "FAIL" not in out
+    assert f"The set-up could not be verified: {topic} did not answer" in out
+    assert "All set." not in out and "No problem" not in out
 
 
-def test_telegram_being_away_is_a_warning_not_a_failure(owner_repo, check_env, capsys, telegram) -> None:
-    telegram.fail("getMe", 502)
+@pytest.mark.parametrize(("variable", "value"), [("BOTJOB_LLM_URL", "127.0.0.1:8080"), ("TELEGRAM_API_URL", "api.telegram.org")])
+def test_an_address_without_its_scheme_is_a_problem_not_a_passing_trouble(owner_repo, check_env, capsys, variable, value) -> None:
+    code, out = check(capsys, {**check_env, variable: value})
+    assert code == 1 and f"FAIL  {variable}: is not an http:// or https:// address" in out
+    assert "1 problem found." in out
+
+
+def test_memory_without_a_state_key_or_with_a_short_one_is_what_run_would_refuse(owner_repo, check_env, capsys) -> None:
+    (owner_repo / "botjob.yaml").write_text("chat:\n  memory_turns: 3\n")
     code, out = check(capsys, check_env)
-    assert code == 0 and "warn  telegram" in out and "try again" in out
+    assert code == 1 and "FAIL  BOTJOB_STATE_KEY: is not set, and chat.memory_turns is on" in out
+    code, out = check(capsys, {**check_env, "BOTJOB_STATE_KEY": "hunter2"})
+    assert code == 1 and "FAIL  BOTJOB_STATE_KEY: is too short" in out
+    code, out = check(capsys, {**check_env, "BOTJOB_STATE_KEY": "a-long-enough-random-string-0123456789"})
+    assert code == 0 and "ok    BOTJOB_STATE_KEY: is set" in out
+
+
+def test_a_look_alike_settings_file_is_what_run_would_refuse(owner_repo, check_env, capsys) -> None:
+    (owner_repo / "botjob.yaml").rename(owner_repo / "botjob.yml")
+    code, out = check(capsys, check_env)
+    assert code == 1 and "FAIL  settings: there is no botjob.yaml, but there is botjob.yml" in out
+
+
+def test_a_time_budget_the_answer_step_would_cut_short(owner_repo, check_env, capsys) -> None:
+    (owner_repo / "botjob.yaml").write_text("run:\n  time_budget: 600\n")  # the Answer step stops at 10 minutes
+    code, out = check(capsys, check_env)
+    assert code == 1 and "FAIL  time budget: run.time_budget is 600 s" in out and "below 600" in out
+
+
+def test_every_cron_line_is_checked_and_described(owner_repo, check_env, capsys) -> None:
+    workflow = owner_repo / ".github" / "workflows" / "bot.yml"
+    workflow.write_text(workflow.read_text().replace(
+        '    - cron: "3-59/10 * * * *"', '    - cron: "3-59/10 8-20 * * *"\n    - cron: "*/2 21-23 * * *"'))
+    code, out = check(capsys, check_env)
+    assert code == 1 and "FAIL  schedule" in out and "*/2 21-23" in out
+    workflow.write_text(workflow.read_text().replace('"*/2 21-23 * * *"', '"0 22 * * *"'))
+    code, out = check(capsys, check_env)
+    assert code == 0 and '"3-59/10 8-20 * * *": ' in out and '"0 22 * * *": ' in out
 
 
 def test_a_bad_settings_file(owner_repo, check_env, capsys) -> None:

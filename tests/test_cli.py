@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,143 @@ def test_each_failure_class_as_the_owner_and_the_user_see_it(
     assert owner_sees in result.stdout + result.stderr
     assert [m["text"][: len(user_sees or "")] for m in telegram.sent()] == ([user_sees] if user_sees else [])
     assert (len(telegram.pending()) == 1) is (user_sees is None)  # unanswered questions stay with Telegram
+
+
+# ---------------------------------------------------------------------------- owner mistakes: one line, its fix, no traceback
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], *secrets: str) -> str:
+    """The owner sees exactly one error line, no traceback, and no secret in any form."""
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything and "a bug in botjob" not in everything
+    for secret in secrets:
+        for form in {secret, secret.strip(), secret.strip().split(":")[-1]}:
+            assert form not in everything
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert " — " in errors[0]  # the fix follows the problem on the same line
+    return errors[0]
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_settings_file_that_is_not_utf8(env, tmp_path: Path, command: str) -> None:
+    (tmp_path / "botjob.yaml").write_bytes("llm:\n  system_prompt: Tu es un caf\xe9\n".encode("latin-1"))
+    result = run_cli(command, env=env, cwd=tmp_path)
+    if command == "run":
+        assert result.returncode == 2 and "not UTF-8 text (line 2)" in one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
+    else:
+        assert result.returncode == 1 and "FAIL  settings: botjob.yaml is not UTF-8 text (line 2)" in result.stdout
+
+
+def test_a_state_folder_that_cannot_be_written_stops_before_anything_is_answered(telegram, env, tmp_path: Path) -> None:
+    telegram.user_says("hello", chat_id=1)
+    (tmp_path / "not-a-folder").write_text("")  # a file where the folder should be: unwritable, even for root
+    result = run_cli("run", "--state-dir", "not-a-folder/state", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot be written" in one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
+    assert telegram.sent() == [] and len(telegram.pending()) == 1
+
+
+@pytest.mark.parametrize("command", ["run", "peek"])
+def test_an_offset_file_that_cannot_be_read_at_all(telegram, env, tmp_path: Path, command: str) -> None:
+    (tmp_path / "state" / "offset.json").mkdir(parents=True)
+    result = run_cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
+    assert "state/offset.json cannot be read (IsADirectoryError)" in line and "rm -r state/offset.json" in line
+
+
+def test_a_damaged_offset_file_is_set_aside_once_by_the_run_not_by_peek(telegram, env, tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "offset.json").write_text("{not json")
+    telegram.user_says("hello", chat_id=1)
+    assert run_cli("peek", env=env, cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["offset.json"]
+    assert run_cli("run", env=env, cwd=tmp_path).returncode == 0
+    assert len([p for p in (tmp_path / "state").iterdir() if ".bad-" in p.name]) == 1
+
+
+def test_a_timeout_too_big_for_the_clock(env, tmp_path: Path) -> None:
+    (tmp_path / "botjob.yaml").write_text("llm:\n  timeout: 99999999999999999999\n")
+    result = run_cli("run", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "'llm.timeout' must be between 1 and 3600" in one_error_line(result)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("TELEGRAM_API_URL", "api.telegram.org"),
+    ("TELEGRAM_API_URL", "http://"),
+    ("BOTJOB_LLM_URL", "127.0.0.1:8080"),
+    ("TELEGRAM_BOT_TOKEN", "123456789:AAF with a space"),
+])
+@pytest.mark.parametrize("command", ["peek", "run"])
+def test_settings_that_cannot_work_are_settings_errors_not_passing_trouble(env, tmp_path: Path, variable, value, command) -> None:
+    if command == "peek" and variable == "BOTJOB_LLM_URL":
+        pytest.skip("peek does not read the model's address")
+    result = run_cli(command, env={**env, variable: value}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert variable in one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
+
+
+def test_peek_at_a_port_that_does_not_speak_http_is_a_passing_trouble_in_one_line(env, tmp_path: Path) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def hang_up() -> None:
+            connection, _ = server.accept()
+            connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        result = run_cli("peek", env={**env, "TELEGRAM_API_URL": f"http://127.0.0.1:{port}"}, cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "warning: Telegram getUpdates failed: no answer from Telegram" in result.stderr
+
+
+def test_a_secret_pasted_with_a_line_break_is_trimmed_with_one_warning_and_never_shown(telegram, env, tmp_path: Path) -> None:
+    padded = {**env, "TELEGRAM_BOT_TOKEN": env["TELEGRAM_BOT_TOKEN"] + "\n", "TELEGRAM_API_URL": "api.telegram.org"}
+    result = run_cli("peek", env=padded, cwd=tmp_path)
+    assert result.returncode == 2
+    one_error_line(result, padded["TELEGRAM_BOT_TOKEN"])
+    assert result.stderr.count("warning: TELEGRAM_BOT_TOKEN has spaces or a line break around it") == 1
+
+    telegram.user_says("hello", chat_id=1)
+    result = run_cli("run", "-v", env={**env, "TELEGRAM_BOT_TOKEN": f"  {env['TELEGRAM_BOT_TOKEN']}\n"}, cwd=tmp_path)
+    assert result.returncode == 0 and "answered 1" in result.stdout
+    assert env["TELEGRAM_BOT_TOKEN"] not in result.stdout + result.stderr
+    assert env["TELEGRAM_BOT_TOKEN"].split(":")[1] not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check", "schedule", "demo"])
+def test_before_the_requirements_are_installed_each_command_says_to_install_them(tmp_path: Path, command: str) -> None:
+    bare = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "TELEGRAM_BOT_TOKEN": "1:x"}
+    result = subprocess.run(  # -S: no site-packages, as on a fresh machine
+        [sys.executable, "-S", "-m", "botjob", command], env=bare, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "pip install -r requirements.txt" in one_error_line(result)
+    assert result.stdout == ""  # the demo does not start its story
+
+
+def test_a_dry_run_needs_no_hf_token(telegram, tmp_path: Path) -> None:
+    telegram.user_says("hello", chat_id=1)
+    result = run_cli("run", "--dry-run", env={"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 would be answered" in result.stdout and "update 500000001 would be answered" in result.stderr
+
+
+def test_a_bad_number_on_the_command_line_says_what_was_expected(tmp_path: Path) -> None:
+    result = run_cli("run", "--max-updates", "ten", env={}, cwd=tmp_path)
+    assert result.returncode == 2 and "expected a whole number, not 'ten'" in result.stderr
+    assert "_non_negative" not in result.stderr
+
+
+def test_in_actions_without_secrets_a_scheduled_run_ends_green_with_one_notice(tmp_path: Path) -> None:
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    actions_env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
+    result = run_cli("peek", env=actions_env, cwd=tmp_path)
+    assert result.returncode == 0
+    notices = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert notices == ["::warning::add the secrets TELEGRAM_BOT_TOKEN and HF_TOKEN: Settings → Secrets and variables → Actions"]
+    assert output.read_text() == "waiting=false\n" and "TELEGRAM_BOT_TOKEN" in summary.read_text()

@@ -267,6 +267,24 @@ def test_an_empty_note_means_silence():
     assert only(plan([message_update(1, sticker={"file_id": "s"})], BOT, rules)).action is Action.SKIP
 
 
+@pytest.mark.parametrize("blank", ["\u200b", "\u200b\u200d \u2063", "\u3164", "\u2800\u2800", " \n\t"])
+def test_a_message_that_shows_nothing_never_reaches_the_model(blank):
+    assert only(plan([text_update(1, blank)], BOT, RULES)).action is Action.SKIP
+    in_group = message_update(2, chat=GROUP_CHAT, text=f"@helper_bot {blank}")
+    assert only(plan([in_group], BOT, RULES)).text == "Ask me anything; I answer every 10 minutes."  # a bare mention: the help
+
+
+def test_text_with_something_visible_among_invisible_characters_is_a_question():
+    work = only(plan([text_update(1, "\u200bhi\u200b")], BOT, RULES))
+    assert work.action is Action.ASK
+
+
+def test_a_group_that_became_a_supergroup_is_a_move_not_a_message():
+    old = {"id": -5, "title": "Reading club", "type": "group"}
+    works = plan([message_update(1, chat=old, migrate_to_chat_id=-1001), message_update(2, chat={**GROUP_CHAT, "id": -1001}, migrate_from_chat_id=-5)], BOT, RULES)
+    assert [(w.action, w.moved) for w in works] == [(Action.SKIP, (-5, -1001)), (Action.SKIP, (-5, -1001))]
+
+
 def test_media_in_a_group_is_ignored_unless_it_replies_to_the_bot():
     to_bot = {"message_id": 5, "from": {"id": 777, "is_bot": True}, "chat": GROUP_CHAT, "text": "4"}
     updates = [message_update(1, chat=GROUP_CHAT, sticker={"file_id": "s"}), message_update(2, chat=GROUP_CHAT, sticker={"file_id": "s"}, reply_to_message=to_bot)]

@@ -6,9 +6,12 @@ import dataclasses
 import json
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from botjob.config import Config, RunSettings
+from botjob.cli import exit_code
+from botjob.errors import Failure, StateError
 from botjob.pacing import Pacer
 from botjob.state import StateStore
 
@@ -67,6 +70,19 @@ def test_a_question_near_telegrams_24_hour_limit_gets_a_sorry_when_the_model_is_
     assert old < fresh
 
 
+def test_a_sorry_near_the_24_hour_limit_counts_as_failed_even_when_credits_are_spent(telegram, model, make_job, state_dir) -> None:
+    telegram.add_message({"chat": {"id": ALICE, "type": "private"}, "text": "still there?", "date": int(time.time()) - 21 * 3600})
+    job = make_job()
+    job.model.reply([{"role": "user", "content": "warm-up"}])
+    model.fail(402, times=5)
+
+    report = job.run_once()
+
+    assert [m["text"] for m in telegram.sent()] == [job.config.reply.too_late]
+    assert not report.ok and "credits" in report.error.explain()  # the owner must add credits
+    assert report.failed == 1 and report.fetched == 1  # and the summary shows the sorry
+
+
 def test_the_time_budget_stops_new_work_but_finishes_what_is_in_flight(telegram, model, make_job, clock, state_dir) -> None:
     ids = [telegram.user_says(f"q{n}", chat_id=3000 + n) for n in range(6)]
 
@@ -103,19 +119,18 @@ def test_a_failed_save_never_lets_the_offset_pass_that_reply(telegram, make_job,
     def flaky_save(self, checkpoint):
         calls["n"] += 1
         if calls["n"] == 1:
-            raise OSError("disk full")
+            raise StateError("state/offset.json could not be written (OSError)")
         real_save(self, checkpoint)
 
     monkeypatch.setattr(StateStore, "save", flaky_save)
-    try:
-        make_job().run_once()
-    except OSError:
-        pass
+    report = make_job().run_once()
+    assert isinstance(report.error, StateError) and not report.ok  # the owner hears of it
     monkeypatch.setattr(StateStore, "save", real_save)
     make_job().run_once()
 
-    answered = {m["text"] for m in telegram.sent()}
-    assert answered == {f"Echo: q{n}" for n in range(5)}
+    answered = Counter(m["text"] for m in telegram.sent())
+    assert set(answered) == {f"Echo: q{n}" for n in range(5)}  # nothing lost
+    assert sorted(answered.values()) == [1, 1, 1, 1, 2]  # only the reply whose record failed came twice
 
 
 def test_linger_answers_a_message_that_arrives_during_the_run(telegram, env, state_dir) -> None:
@@ -129,3 +144,65 @@ def test_linger_answers_a_message_that_arrives_during_the_run(telegram, env, sta
 
     assert [m["text"] for m in telegram.sent()] == ["Echo: are you there?"]
     assert report.answered == 1 and 1.5 <= time.monotonic() - started < 6
+
+
+# ----------------------------------------------------------------------------- a trouble that lasts
+
+
+class WallClock:
+    """The job's calendar time, moved by hand between runs."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_model_that_stays_away_turns_the_runs_red_once_nobody_was_answered_for_alert_after(
+        telegram, model, make_job, state_dir) -> None:
+    telegram.user_says("hello", chat_id=ALICE)
+    wall = WallClock()
+    model.fail(503, times=3)  # each run's first request (the model's name) fails; no retries
+
+    def run():
+        job = make_job(with_run(retries=0, alert_after=3600))
+        job.wall_clock = wall
+        return job.run_once()
+
+    first = run()
+    wall.now += 1800
+    second = run()
+    assert first.ok and second.ok and second.error.kind is Failure.TRANSIENT  # green, with a warning
+    wall.now += 1800
+    third = run()
+
+    assert not third.ok and exit_code(third) == 1
+    assert "no one has been answered for 1 h (3 runs in a row)" in third.error.explain()
+    assert "the model is not answering" in third.error.hint and "model answered HTTP 503" in str(third.error)
+    assert telegram.sent() == []
+
+    wall.now += 600
+    assert run().ok and telegram.sent()[0]["text"] == "Echo: hello"  # one run that gets through...
+    assert not (state_dir / "trouble.json").exists()  # ...ends the trouble
+
+
+def test_a_run_that_answers_someone_ends_the_trouble_even_if_it_then_meets_it_again(telegram, model, make_job, state_dir) -> None:
+    wall = WallClock()
+    state_dir.mkdir(parents=True)
+    (state_dir / "trouble.json").write_text(json.dumps({"since": wall.now - 7200, "runs": 9}))
+    telegram.user_says("first", chat_id=ALICE)
+    telegram.user_says("second", chat_id=BOB)
+    job = make_job(with_run(retries=0, alert_after=3600, concurrency=1))
+    job.wall_clock = wall
+    job.model.reply([{"role": "user", "content": "warm-up"}])
+
+    def answer_then_go_down(messages):
+        model.fail(503, times=5)
+        return "the first answer"
+
+    model.reply_with(answer_then_go_down)
+    report = job.run_once()
+
+    assert report.answered == 1 and report.error is not None and report.ok  # a warning, not a red run
+    assert not (state_dir / "trouble.json").exists()

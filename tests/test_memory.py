@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from botjob.errors import ConfigError
+from botjob.errors import ConfigError, StateError
 from botjob.memory import ChatMemory, DailyUsage, chat_key, name_secret
 
 ALICE = 123456789  # a private chat's id is the user's id
@@ -199,7 +199,7 @@ def test_a_failed_write_keeps_the_old_memory_and_no_temp_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StateError):
         memory.remember(ALICE, "lost question", "lost answer")
     monkeypatch.undo()
 

@@ -9,7 +9,7 @@ import pytest
 
 from botjob.cli import main
 from botjob.errors import ConfigError
-from botjob.schedule import describe, parse_schedule, read_crons
+from botjob.schedule import describe, in_words, parse_schedule, read_crons
 
 REPO = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -47,6 +47,47 @@ def test_the_description_gives_words_runs_wait_and_cost() -> None:
 def test_an_expensive_schedule_says_how_to_fit_the_free_minutes() -> None:
     text = describe(parse_schedule(["*/5 * * * *"], now=NOON))
     assert "8640 runs a month" in text and "run at most every 22 minutes" in text
+
+
+@pytest.mark.parametrize(
+    ("crons", "words"),
+    [
+        (["3-59/10 * * * *"], "every 10 minutes"),
+        (["*/15 9-17 * * 1-5"], "on weekdays from 09:00 to 17:45 UTC, every 15 minutes"),
+        (["*/10 7-22 * * *"], "from 07:00 to 22:50 UTC, every 10 minutes"),
+        (["0 */2 * * *"], "every 2 hours"),
+        (["30 9 * * *"], "once a day, at 09:30 UTC"),
+        (["0 9,17 * * *"], "twice a day, at 09:00 and 17:00 UTC"),
+        (["0 12 * * 0,6"], "at weekends, once a day, at 12:00 UTC"),
+        (["0 12 * * 6,0"], "at weekends, once a day, at 12:00 UTC"),
+        (["*/20 * * * 1,3,5"], "on Mondays, Wednesdays and Fridays, every 20 minutes"),
+        (["*/10 8-20 * * *", "0 */3 * * *"], "from 08:00 to 21:00 UTC, every 10 minutes, and every 3 hours at other times"),
+        # edge cases
+        (["*/5 * * * *"], "every 5 minutes"),
+        (["* * * * *"], "every minute"),
+        (["0 8 * * 1"], "once a week, on Mondays at 08:00 UTC"),
+        (["0 */6 * * *"], "4 times a day, at 00:00, 06:00, 12:00 and 18:00 UTC"),
+        (["0 */4 * * *"], "every 4 hours"),
+        (["0 */5 * * *"], "5 times a day, at 00:00, 05:00, 10:00, 15:00 and 20:00 UTC"),
+        (["0 0-12/2 * * *"], "from 00:00 to 12:00 UTC, every 2 hours"),
+        (["*/7 * * * *"], "about every 7 minutes"),
+        (["0,5 * * * *"], "twice an hour, at :00 and :05"),
+        (["*/25 9-17 * * *"], "from 09:00 to 17:50 UTC, 3 times an hour, at :00, :25 and :50"),
+        (["*/10 22-23,0-5 * * *"], "from 22:00 to 05:50 UTC, every 10 minutes"),  # every night, past midnight
+        (["*/10 22-23,0-5 * * 1-5"], "on weekdays from 00:00 to 05:50 and from 22:00 to 23:50 UTC, every 10 minutes"),
+        (["*/10 8-11,14-18 * * *"], "from 08:00 to 11:50 and from 14:00 to 18:50 UTC, every 10 minutes"),
+        (["*/10 * * * 1-4"], "Monday to Thursday, every 10 minutes"),
+        (["*/10 * * * 0,1,5,6"], "Friday to Monday, every 10 minutes"),
+        (["0 9-17 * * 1-6"], "from 09:00 to 17:00 UTC, every hour, except on Sundays"),
+        (["0 9 * * 1-5", "0 12 * * 0,6"], "on weekdays, once a day, at 09:00 UTC; at weekends, once a day, at 12:00 UTC"),
+        (["*/10 * * * *", "*/15 * * * *"], "about every 8 minutes"),
+        (["0 * * * *", "*/5 12 * * *"], "every hour; from 12:00 to 12:55 UTC, every 5 minutes"),  # too tangled merged
+        (["*/10 * * * *", "0 3 1 * *"], "every 10 minutes; at 03:00 on the first day of every month (UTC)"),
+        (["0,5 */2 * * *"], "24 times a day, between 00:00 and 22:05 UTC"),  # no clear cadence
+    ],
+)
+def test_the_greeting_says_when_the_bot_reads_messages(crons: list[str], words: str) -> None:
+    assert in_words(parse_schedule(crons, now=NOON)) == words
 
 
 @pytest.mark.parametrize("cron", ["61 * * * *", "* * *", "@hourly", "0 0 31 2 *"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from botjob.errors import StateError
 from botjob.state import OFFSET_FILE, Checkpoint, StateStore
 
 
@@ -162,9 +163,10 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp_file(store, state_dir
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(StateError) as caught:
         store.save(Checkpoint(99))
     monkeypatch.undo()
+    assert "could not be written" in caught.value.explain() and "writable" in caught.value.explain()
 
     assert (state_dir / OFFSET_FILE).read_bytes() == before
     assert files_in(state_dir) == [OFFSET_FILE]

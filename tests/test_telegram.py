@@ -435,3 +435,13 @@ def test_an_answer_with_a_non_numeric_error_code_is_still_a_telegram_error(api, 
     api.post(f"{BASE}/getMe", status=500, json={"ok": False, "error_code": "oops", "description": "Internal"})
     error = raised(client.get_me)
     assert error.error_code == 500 and error.kind is Failure.TRANSIENT
+
+
+def test_every_form_of_a_secret_is_redacted_trimmed_and_url_quoted():
+    from botjob.redaction import redact, secrets_in
+
+    token = "123456789:AAF+fake/token"
+    forms = secrets_in({"TELEGRAM_BOT_TOKEN": f"  {token}\n", "HF_TOKEN": "hf_secret value"})
+    text = f"url /bot{token}/getMe, quoted /bot123456789%3AAAF%2Bfake%2Ftoken/, plus hf_secret+value and hf_secret%20value"
+    scrubbed = redact(text, forms)
+    assert "123456789" not in scrubbed and "fake" not in scrubbed and "hf_secret" not in scrubbed

@@ -95,3 +95,37 @@ def test_time_limits_leave_room_to_save(job: dict) -> None:
 def test_workflow_inputs_reach_the_shell_only_through_the_environment(job: dict) -> None:
     for s in job["steps"]:
         assert "${{" not in s.get("run", ""), f"template expansion inside a script: {s.get('name')}"
+
+
+# ---------------------------------------------------------------------------- the set-up doctor, in the browser
+
+CHECK = WORKFLOW.parent / "check.yml"
+
+
+@pytest.fixture(scope="module")
+def check_job() -> dict:
+    (only,) = yaml.safe_load(CHECK.read_text())["jobs"].values()
+    return only
+
+
+def test_the_doctor_runs_by_hand_only_and_can_delete_a_webhook(check_job: dict) -> None:
+    document = yaml.safe_load(CHECK.read_text())
+    assert set(document[True]) == {"workflow_dispatch"}
+    assert document[True]["workflow_dispatch"]["inputs"]["delete_webhook"]["type"] == "boolean"
+    run = step(check_job, "Check the set-up")
+    assert "python -m botjob check" in run["run"] and "--fix" in run["run"]
+    assert run["env"]["DELETE_WEBHOOK"] == "${{ inputs.delete_webhook }}"
+
+
+def test_the_doctor_can_read_the_repository_only_and_gets_the_bots_secrets_in_its_check_step(check_job: dict) -> None:
+    assert yaml.safe_load(CHECK.read_text())["permissions"] == {}
+    assert check_job["permissions"] == {"contents": "read"}
+    checked = step(check_job, "Check the set-up")
+    assert {v for v in checked["env"].values() if "secrets." in v} == {
+        "${{ secrets.TELEGRAM_BOT_TOKEN }}", "${{ secrets.HF_TOKEN }}", "${{ secrets.BOTJOB_LLM_URL }}", "${{ secrets.BOTJOB_STATE_KEY }}",
+    }
+    for other in check_job["steps"]:
+        if other is not checked:
+            assert "secrets." not in str(other)
+    for s in check_job["steps"]:
+        assert "${{" not in s.get("run", "")
