@@ -240,16 +240,18 @@ def test_a_timeout_too_big_for_the_clock(env, tmp_path: Path) -> None:
     assert result.returncode == 2 and "'llm.timeout' must be between 1 and 3600" in one_error_line(result)
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("TELEGRAM_API_URL", "api.telegram.org"),
-    ("TELEGRAM_API_URL", "http://"),
-    ("BOTJOB_LLM_URL", "127.0.0.1:8080"),
-    ("TELEGRAM_BOT_TOKEN", "123456789:AAF with a space"),
+@pytest.mark.parametrize(("command", "variable", "value"), [
+    (command, variable, value)
+    for variable, value in [
+        ("TELEGRAM_API_URL", "api.telegram.org"),
+        ("TELEGRAM_API_URL", "http://"),
+        ("BOTJOB_LLM_URL", "127.0.0.1:8080"),
+        ("TELEGRAM_BOT_TOKEN", "123456789:AAF with a space"),
+    ]
+    for command in ("peek", "run")
+    if not (command == "peek" and variable == "BOTJOB_LLM_URL")  # peek does not read the model's address
 ])
-@pytest.mark.parametrize("command", ["peek", "run"])
 def test_settings_that_cannot_work_are_settings_errors_not_passing_trouble(env, tmp_path: Path, variable, value, command) -> None:
-    if command == "peek" and variable == "BOTJOB_LLM_URL":
-        pytest.skip("peek does not read the model's address")
     result = run_cli(command, env={**env, variable: value}, cwd=tmp_path)
     assert result.returncode == 2
     assert variable in one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
