@@ -163,7 +163,10 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     from .config import load_config
 
     path, required = _config_path(args, env)
-    return load_config(path, required=required)
+    config = load_config(path, required=required)
+    for note in config.notes:
+        _report_error(BotjobError(note), env, "warning")
+    return config
 
 
 def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

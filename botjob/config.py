@@ -41,7 +41,7 @@ class ChatSettings:
     merge_bursts: bool = True
     reply_context: bool = True
     memory_turns: int = 0  # 0 = no memory; needs BOTJOB_STATE_KEY
-    parse_mode: str = ""  # "" (plain text), MarkdownV2, HTML or Markdown
+    format: str = "markdown"  # the model's Markdown shown as Telegram formatting; "plain": as it came
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,14 @@ class Config:
     run: RunSettings = field(default_factory=RunSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     source: str = "built-in defaults"
+    notes: tuple[str, ...] = ()  # settings that still work but should change, said once per run
+
+
+# Settings that were replaced: still read, with a note that says what replaced them.
+_RETIRED = {
+    "chat.parse_mode": "chat.parse_mode is no longer used: the model's Markdown becomes Telegram formatting "
+    "(chat.format: markdown, or plain); remove the parse_mode line",
+}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, required: bool = False) -> Config:
@@ -178,17 +186,18 @@ def parse_config(document: object, *, source: str = "settings") -> Config:
         document = {}
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top", hint="see botjob.yaml in the repository")
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source", "notes")}
     values: dict[str, object] = {}
+    notes: list[str] = []
     for name, content in document.items():
         if name not in sections:
             raise _unknown(source, str(name), sorted(sections))
         section_type = typing.get_type_hints(Config)[name]
-        values[name] = _parse_section(section_type, content, source=source, prefix=str(name))
-    return Config(**values, source=source)  # type: ignore[arg-type]
+        values[name] = _parse_section(section_type, content, source=source, prefix=str(name), notes=notes)
+    return Config(**values, source=source, notes=tuple(notes))  # type: ignore[arg-type]
 
 
-def _parse_section(section_type: type, content: object, *, source: str, prefix: str) -> object:
+def _parse_section(section_type: type, content: object, *, source: str, prefix: str, notes: list[str]) -> object:
     if content is None:
         content = {}
     if not isinstance(content, dict):
@@ -197,6 +206,9 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
     known = {f.name for f in dataclasses.fields(section_type)}
     values = {}
     for key, value in content.items():
+        if f"{prefix}.{key}" in _RETIRED:
+            notes.append(f"{source}: {_RETIRED[f'{prefix}.{key}']}")
+            continue
         if key not in known:
             raise _unknown(source, f"{prefix}.{key}", sorted(f"{prefix}.{k}" for k in known))
         values[key] = _check_type(value, hints[key], source=source, key=f"{prefix}.{key}")
@@ -246,7 +258,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 _CHOICES: dict[str, tuple[str, ...]] = {
     "llm.task": ("chat-completion", "text-generation"),
     "chat.groups": ("mention", "all", "off"),
-    "chat.parse_mode": ("", "MarkdownV2", "HTML", "Markdown"),
+    "chat.format": ("markdown", "plain"),
 }
 
 

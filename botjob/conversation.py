@@ -347,17 +347,29 @@ def utf16_len(text: str) -> int:
 
 def split_for_telegram(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     """Cut text into parts Telegram accepts, at paragraph, line, sentence, then word boundaries."""
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        head = _longest_prefix(rest, limit) or rest[0]  # a limit below one character still makes progress
-        cut = _best_cut(head)
-        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if part:
-            parts.append(part)
-    if rest:
-        parts.append(rest)
-    return parts
+    return [text[start:end] for start, end in split_ranges(text, limit)]
+
+
+def split_ranges(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[tuple[int, int]]:
+    """Where ``split_for_telegram`` cuts: (start, end) of each part in ``text``, blank ends left out."""
+    ranges: list[tuple[int, int]] = []
+    start, end = _skip_space(text, 0, len(text)), len(text.rstrip())
+    while start < end and utf16_len(text[start:end]) > limit:
+        head = _longest_prefix(text[start:end], limit) or text[start]  # a limit below one character still makes progress
+        cut = start + _best_cut(head)
+        part_end = len(text[:cut].rstrip())
+        if part_end > start:
+            ranges.append((start, part_end))
+        start = _skip_space(text, cut, end)
+    if start < end:
+        ranges.append((start, end))
+    return ranges
+
+
+def _skip_space(text: str, start: int, end: int) -> int:
+    while start < end and text[start].isspace():
+        start += 1
+    return start
 
 
 def _longest_prefix(text: str, limit: int) -> str:

@@ -20,6 +20,7 @@ from .sandbox import ModelSandbox, TelegramSandbox
 from .state import StateStore
 
 ALICE, BOB, CAROL = 1001, 1002, 1003
+CAT_NAMES = "Three ideas: **Miso**, **Pixel** or `Sir Purrcival`."
 NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
 
 
@@ -32,8 +33,11 @@ def run_demo(say: Callable[[str], None]) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
         env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
         say(f"Local Telegram stand-in at {telegram.url}, model stand-in at {model.url}; state in a temporary folder.")
-        say("The model stand-in answers “Echo: <what it was asked>”, so each reply shows what it answers.\n")
+        say("The model stand-in answers “Echo: <what it was asked>”, so each reply shows what it answers;")
+        say("asked for cat names, it answers in Markdown, as chat models write.\n")
 
+        # One answer in Markdown, as chat models write: it reaches Telegram as formatting, not asterisks.
+        model.reply_with(lambda messages: CAT_NAMES if "cat" in str(messages[-1].get("content")) else None)
         say("While the bot sleeps, people write to it:")
         _user_says(telegram, say, asked, ALICE, "What is the capital of France?")
         _user_says(telegram, say, asked, BOB, "Can you suggest a name for my cat?")
@@ -94,8 +98,16 @@ def _run(
         question = asked.get((sent["chat_id"], sent["reply_to_message_id"]), "?")
         answer = sent["text"].replace("\n\n", " / ")
         say(f"    bot -> {NAMES.get(sent['chat_id'], sent['chat_id'])}, replying to “{question}”: {answer}")
+        if sent.get("entities"):
+            shown = ", ".join(f"{kind} “{words}”" for kind, words in _formatting(sent))
+            say(f"      (shown with formatting: {shown}; no asterisks or backticks on screen)")
     say(f"  exit code {exit_code}; stored offset after: {store.load().offset}")
     return exit_code
+
+
+def _formatting(message: dict) -> list[tuple[str, str]]:
+    units = message["text"].encode("utf-16-le")
+    return [(e["type"], units[2 * e["offset"]: 2 * (e["offset"] + e["length"])].decode("utf-16-le")) for e in message["entities"]]
 
 
 def _in_update_order(lines: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, TypeVar
 
-from . import conversation
+from . import conversation, formatting
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
 from .errors import BotjobError, Failure, LastingTrouble, TelegramError
@@ -406,19 +406,23 @@ class BatchJob:
     def _deliver(self, work: Work, text: str, ledger: _Ledger, *, formatted: bool = False) -> bool:
         """Send a reply in as many parts as it takes and record the work finished, as one step.
 
-        Only the model's answers use ``chat.parse_mode``; the fixed texts go as
-        plain text. False when this chat cannot receive it (blocked the bot,
-        deleted): finished all the same.
+        Only the model's answers are read as Markdown (``chat.format``); the
+        fixed texts go as they are. False when this chat cannot receive it
+        (blocked the bot, deleted): finished all the same.
         """
+        message = formatting.plain(text)
+        if formatted and self.config.chat.format == "markdown":
+            converted = formatting.from_markdown(text)
+            message = converted if converted.text.strip() else message  # never an empty reply for an odd answer
         with ledger.lock:
-            delivered = self._send(work, text, self.config.chat.parse_mode or None if formatted else None)
+            delivered = self._send(work, message)
             ledger.finish(work)
         return delivered
 
-    def _send(self, work: Work, text: str, parse_mode: str | None) -> bool:
-        for part in conversation.split_for_telegram(text):
+    def _send(self, work: Work, message: formatting.Formatted) -> bool:
+        for part in formatting.split(message):
             try:
-                self._send_part(work, part, parse_mode)
+                self._send_part(work, part)
             except BotjobError as error:
                 if error.kind is not Failure.MESSAGE:
                     raise
@@ -426,30 +430,30 @@ class BatchJob:
                 return False
         return True
 
-    def _send_part(self, work: Work, part: str, parse_mode: str | None) -> None:
-        def send(mode: str | None) -> object:
+    def _send_part(self, work: Work, part: formatting.Formatted) -> None:
+        def send(entities: tuple[dict[str, object], ...]) -> object:
             chat_id = self._chat_of(work.chat_id)
             # In a supergroup that was a group the question has another message id: no thread.
             reply_to = work.reply_to if chat_id == work.chat_id else None
             return self._retrying(
                 "sendMessage",
-                lambda: self.bot.send_message(chat_id, part, reply_to_message_id=reply_to, parse_mode=mode),
+                lambda: self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=list(entities) or None),
             )
 
         try:
             try:
-                send(parse_mode)
+                send(part.entities)
             except TelegramError as error:
                 if error.migrate_to_chat_id is None or work.chat_id in self._moved:
                     raise
                 self._chat_moved(work.chat_id, error.migrate_to_chat_id)
-                send(parse_mode)
-        except BotjobError as error:
-            # Model markup that Telegram's parser rejects: the words matter more than the formatting.
-            if parse_mode is None or "can't parse entities" not in str(error):
+                send(part.entities)
+        except TelegramError as error:
+            # Formatting Telegram refuses: the words matter more than the formatting.
+            if not part.entities or error.error_code != 400 or "entit" not in error.description.lower():
                 raise
-            log.info("update %s: formatting rejected, sent as plain text", work.ids)
-            send(None)
+            log.info("update %s: formatting refused (%s), sent as plain text", work.ids, error.description)
+            send(())
 
     def _chat_of(self, chat_id: int) -> int:
         """Where a chat lives now: a group that became a supergroup has a new id."""

@@ -97,10 +97,11 @@ class TelegramClient:
         *,
         reply_to_message_id: int | None = None,
         parse_mode: str | None = None,
+        entities: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         if self.pacer is not None:
             self.pacer.wait(chat_id)
-        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode}
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "entities": entities}
         if reply_to_message_id is not None:
             # Replies arrive minutes later: thread them, but never lose one because the question was deleted.
             params["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}

@@ -409,43 +409,100 @@ def test_reasoning_is_never_shown(telegram, model, make_job, output) -> None:
     assert texts(telegram, ALICE) == ["Lima."]
 
 
-def test_markdown_that_telegram_rejects_is_resent_as_plain_text(telegram, model, make_job) -> None:
-    answer = "Pi is about 3.14 - *roughly!"  # unescaped '.', '-', '!' and an unclosed '*'
-    model.reply_with(answer)
-    question = message_id_of(telegram, telegram.user_says("what is pi?", chat_id=ALICE))
+FORMATTED_ANSWER = """**Lima** is the capital. Use `print()` to show it:
 
-    report = make_job(settings(chat=ChatSettings(parse_mode="MarkdownV2"))).run_once()
+- first item
+- second item
+
+See [the map](https://example.com/peru).
+
+```python
+print("Lima")
+```"""
+
+
+def entity_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(type, covered text) of each entity, as people see the formatting."""
+    units = message["text"].encode("utf-16-le")
+    return [(e["type"], units[2 * e["offset"]: 2 * (e["offset"] + e["length"])].decode("utf-16-le"))
+            for e in message["entities"]]
+
+
+def test_the_models_markdown_arrives_as_telegram_formatting_without_markers(telegram, model, make_job) -> None:
+    model.reply_with(FORMATTED_ANSWER)
+    telegram.user_says("capital of Peru?", chat_id=ALICE)
+    make_job().run_once()
+
+    [message] = telegram.sent(ALICE)
+    assert not any(marker in message["text"] for marker in ("**", "`", "```", "](", "- first"))
+    assert message["parse_mode"] is None
+    assert entity_texts(message) == [
+        ("bold", "Lima"), ("code", "print()"), ("text_link", "the map"), ("pre", 'print("Lima")'),
+    ]
+    assert "first item" in message["text"] and "second item" in message["text"]
+    assert [e.get("language") for e in message["entities"] if e["type"] == "pre"] == ["python"]
+    assert [e.get("url") for e in message["entities"] if e["type"] == "text_link"] == ["https://example.com/peru"]
+
+
+def test_no_word_is_lost_to_markdowns_html_or_emphasis_rules(telegram, model, make_job) -> None:
+    words = "Use List<String> in a <tag>, I <3 it; snake_case and 3 * 4 = 12_000, a || b."
+    model.reply_with(words)
+    telegram.user_says("show me", chat_id=ALICE)
+    make_job().run_once()
+    assert texts(telegram, ALICE) == [words]
+
+
+def test_a_long_formatted_answer_arrives_in_parts_telegram_accepts_with_the_code_block_in_each(telegram, model, make_job) -> None:
+    prose = "\n\n".join(f"Paragraph {n} has **bold words** and `code`." for n in range(120))
+    code = "\n".join(f"line_{n} = {n}  # a long code block" for n in range(200))
+    model.reply_with(f"{prose}\n\n```python\n{code}\n```")
+    telegram.user_says("a long one", chat_id=ALICE)
+    report = make_job().run_once()
+
+    parts = telegram.sent(ALICE)  # the stand-in refused any part whose entities fall outside its text
+    assert len(parts) >= 3 and report.failed == 0
+    assert all(utf16_len(p["text"]) <= 4096 and p["entities"] for p in parts)
+    with_code = [p for p in parts if any(e["type"] == "pre" for e in p["entities"])]
+    assert len(with_code) >= 2 and all("line_" in p["text"] for p in with_code)
+    assert "**" not in "".join(p["text"] for p in parts)
+
+
+def test_formatting_telegram_refuses_falls_back_to_the_same_text_without_it(telegram, model, make_job) -> None:
+    model.reply_with("**Lima** it is.")
+    question = message_id_of(telegram, telegram.user_says("capital?", chat_id=ALICE))
+    telegram.fail("sendMessage", 400, "Bad Request: can't parse MessageEntity: Unsupported type specified")
+
+    report = make_job().run_once()
 
     attempts = calls_of(telegram, "sendMessage")
-    assert [a.get("parse_mode") for a in attempts] == ["MarkdownV2", None]
-    assert [(m["text"], m["parse_mode"], m["reply_to_message_id"]) for m in telegram.sent()] == [(answer, None, question)]
+    assert [bool(a.get("entities")) for a in attempts] == [True, False]
+    assert [(m["text"], m["entities"], m["reply_to_message_id"]) for m in telegram.sent()] == [("Lima it is.", [], question)]
     assert report.answered == 1 and report.failed == 0
 
 
-def test_markdown_that_telegram_accepts_keeps_its_formatting(telegram, model, make_job) -> None:
-    model.reply_with("*Lima* is the capital of Peru")
-    telegram.user_says("capital of Peru?", chat_id=ALICE)
-    make_job(settings(chat=ChatSettings(parse_mode="MarkdownV2"))).run_once()
-    assert [(m["text"], m["parse_mode"]) for m in telegram.sent()] == [("*Lima* is the capital of Peru", "MarkdownV2")]
+def test_a_base_models_markdown_gets_the_same_formatting(telegram, model, make_job) -> None:
+    model.reply_with(" **Lima**, with `ceviche`.")
+    telegram.user_says("capital?", chat_id=ALICE)
+    make_job(settings(llm=dataclasses.replace(Config().llm, task="text-generation"))).run_once()
+    assert model.requests[-1]["path"] == "/"  # the TGI route: a base model continuing a transcript
+    [message] = telegram.sent(ALICE)
+    assert message["text"] == "Lima, with ceviche." and entity_texts(message) == [("bold", "Lima"), ("code", "ceviche")]
 
 
-@pytest.mark.parametrize("parse_mode", ["MarkdownV2", "HTML", "Markdown"])
-def test_the_fixed_texts_arrive_whatever_the_parse_mode(telegram, make_job, parse_mode) -> None:
+def test_the_fixed_texts_are_sent_as_the_owner_wrote_them(telegram, make_job) -> None:
     telegram.user_says("/start", chat_id=ALICE)
-    telegram.user_says("/help", chat_id=BOB)
-    job = make_job(settings(chat=ChatSettings(parse_mode=parse_mode)))
+    job = make_job(settings(reply=dataclasses.replace(Config().reply, greeting="*Hi!* I am `botjob`.")))
     job.run_once()
-    assert texts(telegram, ALICE) == [job.config.reply.greeting.replace("{schedule}", schedule())]
-    assert texts(telegram, BOB) == [help_text(job)]
+    [greeting] = telegram.sent(ALICE)
+    assert (greeting["text"], greeting["entities"], greeting["parse_mode"]) == ("*Hi!* I am `botjob`.", [], None)
 
 
-def test_plain_text_replies_are_sent_without_a_parse_mode(telegram, model, make_job) -> None:
+def test_with_format_plain_the_answer_is_sent_as_it_came(telegram, model, make_job) -> None:
     model.reply_with("*bold?* <b>no</b> _maybe_ 3.14!")
     telegram.user_says("format something", chat_id=ALICE)
-    telegram.user_says("/help", chat_id=BOB)
-    make_job(settings(chat=ChatSettings(parse_mode=""))).run_once()
+    make_job(settings(chat=ChatSettings(format="plain"))).run_once()
     sends = calls_of(telegram, "sendMessage")
-    assert len(sends) == 2 and all("parse_mode" not in params for params in sends)
+    assert all("parse_mode" not in params and "entities" not in params for params in sends)
     assert texts(telegram, ALICE) == ["*bold?* <b>no</b> _maybe_ 3.14!"]
 
 

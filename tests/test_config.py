@@ -278,3 +278,14 @@ def test_an_allow_entry_that_is_neither_an_id_nor_an_at_username_is_refused(sett
 
 def test_ids_and_at_usernames_are_allowed(settings_file):
     assert load_config(settings_file("access:\n  allow: [123, -100200, '@alice']\n")).access.allow == ("123", "-100200", "@alice")
+
+
+def test_an_old_parse_mode_setting_keeps_working_with_a_note(settings_file):
+    config = load_config(settings_file('chat:\n  parse_mode: "MarkdownV2"\n  groups: all\n'))
+    assert config.chat.format == "markdown" and config.chat.groups == "all"
+    assert len(config.notes) == 1 and "chat.format" in config.notes[0] and "remove the parse_mode line" in config.notes[0]
+
+
+def test_the_answer_format_is_markdown_or_plain(settings_file):
+    assert load_config(settings_file("chat:\n  format: plain\n")).chat.format == "plain"
+    assert "'chat.format' must be one of" in str(config_error(settings_file("chat:\n  format: html\n")))

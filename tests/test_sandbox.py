@@ -216,7 +216,7 @@ def test_send_message_and_reply_chain(tg):
     assert sent["chat"]["id"] == 42 and sent["text"] == "answer"
     assert sent["reply_to_message"]["text"] == "question"
     assert tg.sent() == [{"chat_id": 42, "message_id": 2, "text": "answer", "reply_to_message_id": 1,
-                          "parse_mode": None, "date": sent["date"]}]
+                          "parse_mode": None, "entities": [], "date": sent["date"]}]
     assert tg.sent(chat_id=7) == []
 
     # The user answers the bot's message: the update carries the bot's message.
@@ -324,6 +324,22 @@ def test_commands(tg):
     assert result(tg, "setMyCommands", commands=commands) is True
     assert result(tg, "getMyCommands") == commands == tg.commands
     assert error(tg, "setMyCommands", commands=[{"command": "Bad Command", "description": "x"}])[0] == 400
+
+
+def test_entities_are_checked_as_telegram_checks_them_and_recorded(tg):
+    tg.user_says("hi", chat_id=7)
+    good = [{"type": "bold", "offset": 0, "length": 2}, {"type": "pre", "offset": 3, "length": 2, "language": "py"},
+            {"type": "text_link", "offset": 6, "length": 1, "url": "https://e.com"}]
+    result(tg, "sendMessage", chat_id=7, text="😀 ab c", entities=good, parse_mode="MarkdownV2")  # 😀 is 2 UTF-16 units
+    sent = tg.sent(7)[-1]
+    assert sent["entities"] == good and sent["parse_mode"] is None and sent["text"] == "😀 ab c"
+    for bad in ([{"type": "bold", "offset": 5, "length": 3}],  # past the end of the text
+                [{"type": "shouting", "offset": 0, "length": 1}],  # no such type
+                [{"type": "text_link", "offset": 0, "length": 1}],  # a link without its url
+                [{"type": "bold", "offset": 0, "length": 1, "language": "py"}]):  # a language on a non-pre entity
+        status, body = error(tg, "sendMessage", chat_id=7, text="abc", entities=bad)
+        assert status == 400 and body["description"].startswith("Bad Request: can't parse entities")
+    assert len(tg.sent(7)) == 1
 
 
 # ----------------------------------------------------------------------- Telegram: faults

@@ -32,6 +32,38 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
+# MessageEntity types a bot may send (Bot API, "MessageEntity"), with the field each one needs.
+ENTITY_TYPES = {
+    "mention": None, "hashtag": None, "cashtag": None, "bot_command": None, "url": None, "email": None,
+    "phone_number": None, "bold": None, "italic": None, "underline": None, "strikethrough": None,
+    "spoiler": None, "blockquote": None, "expandable_blockquote": None, "code": None, "pre": None,
+    "text_link": "url", "text_mention": "user", "custom_emoji": "custom_emoji_id", "date_time": "unix_time",
+}
+
+
+def check_entities(text: str, entities: object) -> list[dict]:
+    """The entities of a message as Telegram checks them (UTF-16 offsets inside the text, known
+    types, each with the field its type needs); raise EntityError otherwise."""
+    if not isinstance(entities, list):
+        raise EntityError("entities must be an array of MessageEntity")
+    size = utf16_len(text)
+    for entity in entities:
+        if not isinstance(entity, dict) or entity.get("type") not in ENTITY_TYPES:
+            raise EntityError("Unsupported type specified")
+        offset, length = entity.get("offset"), entity.get("length")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, length)):
+            raise EntityError("offset and length must be integers")
+        if offset < 0 or length <= 0 or offset + length > size:
+            raise EntityError(f"entity {offset}+{length} is outside the text of {size} UTF-16 code units")
+        needed = ENTITY_TYPES[entity["type"]]
+        if needed and not entity.get(needed):
+            raise EntityError(f"{entity['type']} needs the field {needed}")
+        language = entity.get("language")
+        if language is not None and (entity["type"] != "pre" or not isinstance(language, str)):
+            raise EntityError("only a pre entity takes a language, as text")
+    return entities
+
+
 def visible_text(text: str, parse_mode: str | None) -> str:
     """Return the text as Telegram would show it, or raise EntityError / UnsupportedParseMode."""
     mode = (parse_mode or "").lower()

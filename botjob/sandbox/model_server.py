@@ -41,7 +41,7 @@ def provider_unsupported(provider: str) -> dict[str, Any]:
     """A provider route's answer (HTTP 400) for a model it does not serve."""
     return {"error": f"Model not supported by provider {provider}"}
 
-Answer = str | Callable[[Any], str]
+Answer = str | Callable[[Any], str | None]
 
 
 class ModelSandbox(LocalServer):
@@ -87,7 +87,8 @@ class ModelSandbox(LocalServer):
             self._hangs.extend([seconds] * times)
 
     def reply_with(self, answer: Answer | None) -> None:
-        """Answer with this text, or with answer(messages) / answer(prompt); None restores the echo."""
+        """Answer with this text, or with answer(messages) / answer(prompt) (a None from it: the echo);
+        None restores the echo."""
         with self._lock:
             self._answer = answer
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 from ._http import LocalServer, Request, Response, json_response
-from .markup import EntityError, UnsupportedParseMode, utf16_len, visible_text
+from .markup import EntityError, UnsupportedParseMode, check_entities, utf16_len, visible_text
 
 DEFAULT_TOKEN = "123456789:TEST-sandbox-token-abcdefghijklmnopqrstu"
 MAX_TEXT_LENGTH = 4096
@@ -475,8 +475,13 @@ class TelegramSandbox(LocalServer):
         if not text:
             raise _bad("message text is empty")
         parse_mode = params.get("parse_mode") or None
+        entities = _json_param(params, "entities", list, "can't parse entities JSON object")
         try:
-            shown = visible_text(text, parse_mode)
+            if entities is not None:  # given entities, Telegram ignores parse_mode
+                shown, parse_mode = text, None
+                check_entities(text, entities)
+            else:
+                shown = visible_text(text, parse_mode)
         except UnsupportedParseMode:
             raise _bad("unsupported parse_mode") from None
         except EntityError as exc:
@@ -507,7 +512,8 @@ class TelegramSandbox(LocalServer):
             self._sent.append({
                 "chat_id": chat["id"], "message_id": message["message_id"], "text": text,
                 "reply_to_message_id": target["message_id"] if target else None,
-                "parse_mode": parse_mode, "date": message["date"],
+                "parse_mode": parse_mode, "entities": copy.deepcopy(entities) if entities else [],
+                "date": message["date"],
             })
             return message
 
