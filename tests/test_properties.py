@@ -7,6 +7,8 @@ updates in any order. None of that may crash a run or lose an update.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import tempfile
 from collections import Counter
@@ -359,14 +361,14 @@ def sandboxes() -> Iterator[tuple[TelegramSandbox, EscapingModelSandbox]]:
 
 
 def ask_with_scripted_answer(
-    telegram: TelegramSandbox, model: EscapingModelSandbox, question: str, chat_id: int, answer: str
+    telegram: TelegramSandbox, model: EscapingModelSandbox, question: str, chat_id: int, answer: str, config: Config | None = None
 ) -> list[dict[str, Any]]:
     """One question, the model answering ``answer``, one run: it must end well, past the question, with a reply."""
     update_id = telegram.user_says(question, chat_id=chat_id)
     sent_before = len(telegram.sent())
     model.say(answer)
     try:
-        report, stored = run_job(telegram, model)
+        report, stored = run_job(telegram, model, config or Config())
     finally:
         model.say(None)
     assert report.error is None, report.error
@@ -376,12 +378,12 @@ def ask_with_scripted_answer(
     return parts
 
 
-def run_job(telegram: TelegramSandbox, model: ModelSandbox) -> tuple[Any, dict[str, Any]]:
+def run_job(telegram: TelegramSandbox, model: ModelSandbox, config: Config | None = None) -> tuple[Any, dict[str, Any]]:
     """One `botjob run` as the CLI wires it, on a fresh state/ and a still clock; the report and offset.json."""
     with tempfile.TemporaryDirectory() as directory:
         state_dir = Path(directory) / "state"
         env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url}
-        job = build_job(Config(), env, state_dir)
+        job = build_job(config or Config(), env, state_dir)
         clock = FakeClock()
         job.clock, job.sleep = clock, clock.sleep
         try:
@@ -452,12 +454,23 @@ model_answers = (
 def test_whatever_the_model_says_the_question_is_answered_and_finished(
     sandboxes: tuple[TelegramSandbox, EscapingModelSandbox], answer: str
 ) -> None:
-    parts = ask_with_scripted_answer(*sandboxes, "tell me something", 5151, answer)
+    plain = dataclasses.replace(Config(), chat=dataclasses.replace(Config().chat, format="plain"))
+    parts = ask_with_scripted_answer(*sandboxes, "tell me something", 5151, answer, plain)
     assert len({m["reply_to_message_id"] for m in parts}) == 1
     assert_parts_acceptable([m["text"] for m in parts], conversation.TELEGRAM_TEXT_LIMIT)
     shown = conversation.clean_model_text(answer) or Config().reply.empty
     # All of the model's words, in order (a "word" longer than a message is cut in two).
     assert "".join(words_of([m["text"] for m in parts])) == "".join(shown.split())
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(answer=model_answers)
+def test_whatever_markdown_the_model_writes_the_question_is_answered_with_formatting_telegram_accepts(
+    sandboxes: tuple[TelegramSandbox, EscapingModelSandbox], answer: str
+) -> None:
+    parts = ask_with_scripted_answer(*sandboxes, "tell me something", 5353, answer)  # the stand-in checks every entity
+    assert len({m["reply_to_message_id"] for m in parts}) == 1
+    assert_parts_acceptable([m["text"] for m in parts], conversation.TELEGRAM_TEXT_LIMIT)
 
 
 def test_a_model_answer_with_half_an_emoji_is_still_delivered(sandboxes: tuple[TelegramSandbox, EscapingModelSandbox]) -> None:
