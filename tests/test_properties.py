@@ -8,7 +8,6 @@ updates in any order. None of that may crash a run or lose an update.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import tempfile
 from collections import Counter
