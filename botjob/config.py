@@ -59,6 +59,7 @@ class ReplySettings:
     empty: str = "Sorry, I have no answer to that."
     non_text: str = "I can only read text messages (or the caption of a photo)."
     too_late: str = "Sorry, I could not answer this in time."
+    cut_short: str = "Sorry, my answer above was cut short. Please ask again for the rest."
 
 
 @dataclass(frozen=True)

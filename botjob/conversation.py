@@ -104,6 +104,22 @@ def update_id_of(update: Any) -> int | None:
     return value if _is_id(value) else None
 
 
+def chat_of(update: Any) -> int | None:
+    """The chat a message update belongs to; None for other kinds of update."""
+    incoming = parse_update(update)
+    return incoming.chat_id if incoming is not None else None
+
+
+def say_to(updates: list[Any], text: str) -> Work:
+    """A fixed text for these updates of one chat, threaded to the last of them (empty text: silence)."""
+    messages = [m for m in map(parse_update, updates) if m is not None]
+    ids = tuple(sorted(filter(None, map(update_id_of, updates))))
+    if not messages or not text.strip():
+        return Work(Action.SKIP, ids, reason="silent by settings" if messages else "not a message")
+    last = max(messages, key=lambda m: m.update_id)
+    return Work(Action.SAY, ids, last.chat_id, last.message_id, text=text, sent_at=min(m.date for m in messages))
+
+
 def parse_update(update: Any) -> Incoming | None:
     """The message in an update, or None for other kinds (edits, button presses, channel posts...)."""
     update_id = update_id_of(update)

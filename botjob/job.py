@@ -1,8 +1,11 @@
-"""One batch: fetch what people sent, answer it, checkpoint after every finished update.
+"""One batch: fetch what people sent, answer it, record every finished update.
 
-This module holds the order of things and the delivery rules of DESIGN.md;
-the details of Telegram, the model and the state files live in their own
-modules and reach this one as objects passed in.
+This module holds the order of things and the delivery rules of DESIGN.md:
+chats are answered in parallel, each chat in order, and while replies go out
+the next updates are fetched from the lowest unfinished one, so the model
+stays busy and a chat's messages from several pages still make one question.
+Sending and recording live in delivery.py; Telegram, the model and the state
+files in their own modules, reaching this one as objects passed in.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ import functools
 import hashlib
 import json
 import logging
-import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import conversation, formatting
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
-from .errors import BotjobError, Failure, LastingTrouble, TelegramError
-from .state import BotProfile, Checkpoint, StateStore, Trouble
+from .delivery import Delivery, Ledger
+from .errors import BotjobError, Failure, LastingTrouble
+from .pacing import Pacer
+from .retrying import pause_before_retry
+from .state import BotProfile, StateStore, Trouble
 from .telegram import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,9 @@ COMMANDS = [
     {"command": "help", "description": "How to use it"},
     {"command": "reset", "description": "Forget our conversation"},  # offered only when the bot remembers
 ]
+TYPING_WAIT = 2.0  # seconds a reply waits, at most, for its "typing…" to reach Telegram first
+
+T = TypeVar("T")
 
 
 def bot_commands(remembers: bool) -> list[dict[str, str]]:
@@ -42,8 +51,6 @@ def bot_commands(remembers: bool) -> list[dict[str, str]]:
 
 def _digest(commands: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
-
-T = TypeVar("T")
 
 
 class Model(Protocol):
@@ -71,7 +78,7 @@ class RunReport:
 
     offset_before: int
     offset_after: int = 0
-    fetched: int = 0
+    fetched: int = 0  # updates taken in from Telegram
     answered: int = 0  # updates that got their reply (a burst of three counts three)
     skipped: int = 0  # finished without a reply: not for the bot, or nothing to say
     failed: int = 0  # got an apology, or the chat could not receive the reply
@@ -88,52 +95,25 @@ class RunReport:
         return self.error is None or self.error.kind is Failure.TRANSIENT
 
 
-class _Ledger:
-    """The checkpoint of the page being worked on. Finishing an update and saving it is one step.
+class _Chats:
+    """Updates waiting to be worked on, per chat in the order chats appeared; a chat being served is busy."""
 
-    Its lock is held from the first part of a reply going out until the
-    reply's updates are saved, so a crash can catch at most one reply sent
-    but not recorded, however many chats are in flight.
-    """
+    def __init__(self) -> None:
+        self.pending: dict[int, list[Any]] = {}
+        self.busy: set[int] = set()
 
-    def __init__(self, store: StateStore, checkpoint: Checkpoint, report: RunReport) -> None:
-        self.store = store
-        self.checkpoint = checkpoint
-        self.report = report
-        self.lock = threading.RLock()
-        self.waiting: list[int] = []
-        self.fetched_up_to = 0
+    def add(self, chat_id: int, update: Any) -> None:
+        self.pending.setdefault(chat_id, []).append(update)
 
-    def restart(self, first_id: int, *, save: bool) -> None:
-        """Telegram's update ids started again below the stored offset: forget the old sequence."""
-        with self.lock:
-            if save:
-                self._save(Checkpoint(first_id))
-            else:
-                self.checkpoint = Checkpoint(first_id)
+    def ready(self) -> list[int]:
+        return [chat for chat in self.pending if chat not in self.busy]
 
-    def open_page(self, ids: list[int]) -> list[int]:
-        """The ids of a fetched page not finished yet (a page finished in an earlier run is passed over)."""
-        with self.lock:
-            self.fetched_up_to = max(ids)
-            self.waiting = sorted(i for i in ids if not self.checkpoint.is_finished(i))
-            if not self.waiting:
-                self._save(self.checkpoint.finish(self.fetched_up_to, still_waiting=(), fetched_up_to=self.fetched_up_to))
-            return list(self.waiting)
+    def take(self, chat_id: int) -> list[Any]:
+        self.busy.add(chat_id)
+        return self.pending.pop(chat_id)
 
-    def finish(self, work: Work) -> None:
-        with self.lock:
-            waiting = [i for i in self.waiting if i not in work.update_ids]
-            checkpoint = self.checkpoint
-            for update_id in work.update_ids:
-                checkpoint = checkpoint.finish(update_id, still_waiting=waiting, fetched_up_to=self.fetched_up_to)
-            self._save(checkpoint)
-            self.waiting = waiting  # only once saved: a failed save must not let the offset pass this work
-
-    def _save(self, checkpoint: Checkpoint) -> None:
-        self.store.save(checkpoint)
-        self.checkpoint = checkpoint
-        self.report.offset_after = checkpoint.offset
+    def free(self, chat_id: int) -> None:
+        self.busy.discard(chat_id)
 
 
 class BatchJob:
@@ -153,6 +133,7 @@ class BatchJob:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ) -> None:
         self.bot = bot
         self.model = model
@@ -165,11 +146,16 @@ class BatchJob:
         self.clock = clock
         self.sleep = sleep
         self.wall_clock = wall_clock
+        self.pacer = pacer or Pacer()
         self._deadline = 0.0
         self._profile: BotProfile | None = None
         self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
         self._moved: dict[int, int] = {}  # groups that became supergroups: old chat id -> new
         self._stopping = threading.Event()
+        self._helpers: ThreadPoolExecutor | None = None
+        self._delivery: Delivery | None = None
+        self._identity = BotIdentity(0)
+        self._registering = False  # the command menu is being registered by a helper
 
     def run_once(self, *, dry_run: bool = False, max_updates: int | None = None, linger: float = 0) -> RunReport:
         """Drain the queue; stop early on a time budget, a cap or a failure the next run must see.
@@ -185,9 +171,13 @@ class BatchJob:
         started = self.clock()
         self._deadline = started + self.config.run.time_budget
         self._stopping.clear()
-        ledger = _Ledger(self.store, checkpoint, report)
+        self._registering = False
+        ledger = Ledger(self.store, checkpoint, report)
         try:
-            self._drain(ledger, report, cap, dry_run, linger_until=min(started + linger, self._deadline))
+            if dry_run:
+                self._look(ledger, report, cap)
+            else:
+                self._answer(ledger, report, cap, linger_until=min(started + linger, self._deadline))
         except BotjobError as error:
             report.error = error
             report.stopped = "transient failure, the next run retries" if error.kind is Failure.TRANSIENT else "needs the owner"
@@ -214,28 +204,24 @@ class BatchJob:
             report.error = LastingTrouble(error, lasted, trouble.runs)
             report.stopped = "a passing trouble lasted too long: needs the owner"
 
-    def _drain(self, ledger: _Ledger, report: RunReport, cap: int, dry_run: bool, linger_until: float) -> None:
-        while True:
-            limit = PAGE_SIZE if cap <= 0 else min(PAGE_SIZE, cap - report.fetched)
-            if limit <= 0:
-                report.stopped = f"reached the cap of {cap} updates"
-                return
-            if self.clock() >= self._deadline:
-                report.stopped = "time budget used up"
-                return
-            # Lingering: wait on Telegram for new messages instead of ending the run.
-            poll = int(min(25, linger_until - self.clock())) if not dry_run else 0
-            offset = ledger.checkpoint.offset
-            updates = self._retrying(
-                "getUpdates",
-                lambda: self.bot.get_updates(offset, limit=limit, timeout=max(0, poll), allowed_updates=conversation.ALLOWED_UPDATES),
-            )
-            page = {i: u for u in updates or [] if (i := conversation.update_id_of(u)) is not None}
-            if not page:
-                if poll >= 1:
-                    continue
-                return
-            if offset and min(page) < offset:
+    # ------------------------------------------------------------------ fetching
+
+    def _fetch(self, ledger: Ledger, report: RunReport, *, limit: int, poll: int, save: bool) -> tuple[list[Any], bool]:
+        """The next updates from the lowest unfinished one, taken into the ledger: only those not seen yet;
+        and whether the page was full (more may wait)."""
+        offset = ledger.checkpoint.offset
+        updates = self._retrying(
+            "getUpdates",
+            lambda: self.bot.get_updates(offset, limit=limit, timeout=poll, allowed_updates=conversation.ALLOWED_UPDATES),
+        )
+        page = {i: u for u in updates or [] if (i := conversation.update_id_of(u)) is not None}
+        full = len(updates or []) >= limit
+        if not page:
+            return [], full
+        if offset and min(page) < offset:
+            if ledger.waiting:  # cannot be a restart while updates of this sequence are in hand
+                page = {i: u for i, u in page.items() if i >= offset}
+            else:
                 # Telegram never returns an id below the offset it was sent unless its queue restarted
                 # (ids are chosen anew after a week without updates; it then ignores an offset "in the future").
                 log.warning(
@@ -243,57 +229,139 @@ class BatchJob:
                     "another bot): the stored offset is stale, continuing from update %d", offset, min(page),
                 )
                 report.ids_restarted = True
-                ledger.restart(min(page), save=not dry_run)
-            if dry_run:
-                todo = [page[i] for i in sorted(page) if not ledger.checkpoint.is_finished(i)]
-            else:
-                todo = [page[i] for i in ledger.open_page(list(page))]
-            if todo:
-                works = conversation.plan(todo, self._bot_identity(todo, dry_run), self.rules)
-                stopped = self._work_through(works, ledger, report, dry_run)
-                if stopped:
-                    report.stopped = stopped
-                    return
-            if dry_run:
-                # Fetching the next page would confirm this one to Telegram: a dry run looks at one page only.
-                report.stopped = "dry run: looked at the first page only"
-                return
+                ledger.restart(min(page), save=save)
+        if not page:
+            return [], full
+        new = ledger.take_in(list(page)) if save else [i for i in sorted(page) if not ledger.checkpoint.is_finished(i)]
+        report.fetched += len(new)
+        return [page[i] for i in new], full
 
-    def _work_through(self, works: list[Work], ledger: _Ledger, report: RunReport, dry_run: bool) -> str:
-        """Do a page's work, chats in parallel; why it stopped early, or "" when all was done."""
-        chats: dict[int, list[Work]] = {}
-        for work in works:
-            if work.action is Action.SKIP:
-                self._skip(work, ledger, report, dry_run)
-            else:
-                chats.setdefault(work.chat_id, []).append(work)
+    def _look(self, ledger: Ledger, report: RunReport, cap: int) -> None:
+        """A dry run: what the first page would get, with nothing sent or stored.
+
+        Fetching a second page would confirm the first one to Telegram: a dry run looks at one only.
+        """
+        updates, _ = self._fetch(ledger, report, limit=min(PAGE_SIZE, cap) if cap > 0 else PAGE_SIZE, poll=0, save=False)
+        if not updates:
+            return
+        for work in conversation.plan(updates, self._bot_identity(updates, dry_run=True), self.rules):
+            outcome = "skipped" if work.action is Action.SKIP else "would_answer"
+            setattr(report, outcome, getattr(report, outcome) + len(work.update_ids))
+            log.info("update %s %s", work.ids, "finished without a reply" if outcome == "skipped" else "would be answered")
+        report.stopped = "dry run: looked at the first page only"
+
+    # ------------------------------------------------------------------ answering
+
+    def _answer(self, ledger: Ledger, report: RunReport, cap: int, linger_until: float) -> None:
+        """Answer everything waiting, chats in parallel; fetch again as soon as the offset moves on."""
+        self._delivery = Delivery(
+            self.bot, self.pacer, ledger,
+            retries=self.config.run.retries, time_left=lambda: self._deadline - self.clock(),
+            sleep=self.sleep, moved=self._chat_of, on_moved=self._chat_moved,
+        )
+        chats = _Chats()
+        running: dict[Future[None], int] = {}
         reasons: list[str] = []
         failures: list[BotjobError] = []
-
-        def serve(queue: list[Work]) -> None:
-            for work in queue:
-                reason = self._why_stop(work, report)
-                if reason:
-                    reasons.append(reason)
-                    return
-                try:
-                    self._do(work, ledger, report, dry_run)
-                except BotjobError as error:
-                    failures.append(error)
-                    self._stopping.set()
-                    return
-                except BaseException:  # a crash: stop the others, let it surface
-                    self._stopping.set()
-                    raise
-
-        workers = max(1, min(self.config.run.concurrency, len(chats)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chat") as pool:
-            for future in [pool.submit(serve, queue) for queue in chats.values()]:
-                future.result()
+        workers = self.config.run.concurrency
+        fetched_from: int | None = None
+        more_waiting = False  # the last page was full: Telegram probably holds more
+        with ThreadPoolExecutor(workers, thread_name_prefix="chat") as pool, self._helper_threads(workers):
+            while True:
+                stop = reasons or self._stopping.is_set()
+                idle = not running and not chats.pending
+                offset = ledger.checkpoint.offset
+                # Fetch when nothing is in hand; and, once the offset moved on since the last fetch (the real
+                # server throttles a repeated offset), when more may wait or a worker would idle: a chat's
+                # messages on the next page then join its question before the chat's turn comes.
+                starving = len(chats.ready()) < workers - len(running)
+                if not stop and (idle or (offset != fetched_from and (more_waiting or starving))):
+                    why = self._why_not_fetch(report, cap)
+                    if why:
+                        reasons.append(why)
+                        continue
+                    lingering = idle and self.clock() < linger_until
+                    poll = int(min(25, linger_until - self.clock())) if lingering else 0
+                    limit = PAGE_SIZE if cap <= 0 else min(PAGE_SIZE, cap - report.fetched)
+                    updates, more_waiting = self._fetch(ledger, report, limit=limit, poll=max(0, poll), save=True)
+                    fetched_from = offset
+                    self._take(updates, ledger, report, chats)
+                    if idle and not updates and not chats.pending:
+                        if poll >= 1:
+                            continue  # lingering: wait on Telegram for new messages instead of ending the run
+                        return
+                for chat in chats.ready():
+                    if len(running) >= workers or reasons or self._stopping.is_set():
+                        break
+                    works = self._plan_chat(chats.take(chat), ledger)
+                    running[pool.submit(self._serve, works, ledger, report, reasons, failures)] = chat
+                if not running:
+                    if reasons or self._stopping.is_set() or (chats.pending and not chats.ready()):
+                        break
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    chats.free(running.pop(future))
+                    future.result()  # a crash in a worker surfaces here
         if failures:
             # The owner's problem first: it needs a fix, a passing one only a later run.
             raise min(failures, key=lambda error: error.kind is not Failure.BOT_WIDE)
-        return reasons[0] if reasons else ""
+        if reasons:
+            report.stopped = reasons[0]
+
+    def _why_not_fetch(self, report: RunReport, cap: int) -> str:
+        if self.clock() >= self._deadline:
+            return "time budget used up"
+        if cap > 0 and report.fetched >= cap:
+            return f"reached the cap of {cap} updates"
+        return ""
+
+    def _take(self, updates: list[Any], ledger: Ledger, report: RunReport, chats: _Chats) -> None:
+        """New updates: those that concern no chat are finished now, the others wait for their chat's turn."""
+        if not updates:
+            return
+        if self._identity.id == 0:  # the first updates of the run: get the model client ready meanwhile
+            prepare = getattr(self.model, "prepare", None)
+            if prepare is not None:
+                self._beside(prepare)
+        self._identity = self._bot_identity(updates, dry_run=False)
+        for update in updates:
+            chat_id = conversation.chat_of(update)
+            if chat_id is None:
+                for work in conversation.plan([update], self._identity, self.rules):
+                    self._skip(work, ledger, report)
+            else:
+                chats.add(chat_id, update)
+
+    def _plan_chat(self, updates: list[Any], ledger: Ledger) -> list[Work]:
+        """One chat's waiting updates as works, planned now so that a burst spread over pages is one question.
+
+        Updates whose reply was cut short by an earlier run get a note saying so, not the reply again.
+        """
+        cut = [u for u in updates if conversation.update_id_of(u) in ledger.checkpoint.partly_sent]
+        rest = [u for u in updates if u not in cut]
+        works = [conversation.say_to(cut, self.config.reply.cut_short)] if cut else []
+        return works + conversation.plan(rest, self._identity, self.rules)
+
+    def _serve(self, works: list[Work], ledger: Ledger, report: RunReport, reasons: list[str], failures: list[BotjobError]) -> None:
+        """One chat's works, in order, in a worker thread."""
+        for work in works:
+            if work.action is Action.SKIP:
+                self._skip(work, ledger, report)
+                continue
+            reason = self._why_stop(work, report)
+            if reason:
+                reasons.append(reason)
+                return
+            try:
+                self._do(work, ledger, report)
+            except BotjobError as error:
+                failures.append(error)
+                self._stopping.set()  # the other chats stop after what they are doing
+                return
+            except BaseException:  # a crash: stop the others, let it surface
+                self._stopping.set()
+                raise
 
     def _why_stop(self, work: Work, report: RunReport) -> str:
         if self._stopping.is_set():
@@ -316,40 +384,33 @@ class BatchJob:
     def _count(self, report: RunReport, outcome: str, work: Work) -> None:
         with self._counting:
             setattr(report, outcome, getattr(report, outcome) + len(work.update_ids))
-        log.info("update %s %s", work.ids, _OUTCOME_WORDS.get(outcome, outcome))
+        log.info("update %s %s", work.ids, outcome)
 
-    def _skip(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
-        report.fetched += len(work.update_ids)
-        if work.moved and not dry_run:
+    def _skip(self, work: Work, ledger: Ledger, report: RunReport) -> None:
+        if work.moved:
             self._chat_moved(*work.moved)
-        if not dry_run:
-            ledger.finish(work)
+        ledger.finish(work)
         with self._counting:
             report.skipped += len(work.update_ids)
         log.info("update %s finished without a reply (%s)", work.ids, work.reason)
 
-    def _do(self, work: Work, ledger: _Ledger, report: RunReport, dry_run: bool) -> None:
-        with self._counting:
-            report.fetched += len(work.update_ids)
-        if dry_run:
-            self._count(report, "would_answer", work)
-            return
+    def _do(self, work: Work, ledger: Ledger, report: RunReport) -> None:
         if work.action is Action.ASK:
             outcome = self._ask(work, ledger, report)
         else:
             if work.action is Action.RESET and self.memory is not None:
                 self.memory.forget(self._chat_of(work.chat_id))
-            outcome = "answered" if self._deliver(work, work.text, ledger) else "failed"
+            outcome = "answered" if self._deliver(work, work.text) else "failed"
         self._count(report, outcome, work)
 
-    def _ask(self, work: Work, ledger: _Ledger, report: RunReport) -> str:
+    def _ask(self, work: Work, ledger: Ledger, report: RunReport) -> str:
         """Answer a question with the model; the report field its outcome counts in."""
         with self._counting:
             allowance = self.usage.check(self._chat_of(work.chat_id)) if self.usage else "ok"
         if allowance != "ok":
             with self._counting:
                 report.model_calls -= 1  # reserved in _why_stop, not used
-            told = allowance == "last-warning" and self._deliver(work, self.config.access.daily_limit_reply, ledger)
+            told = allowance == "last-warning" and self._deliver(work, self.config.access.daily_limit_reply)
             if allowance == "silent":
                 ledger.finish(work)
             if told:
@@ -357,7 +418,7 @@ class BatchJob:
                     self.usage.mark_told(self._chat_of(work.chat_id))  # type: ignore[union-attr]
                     self.usage.save()  # type: ignore[union-attr]
             return "skipped"
-        self._typing(self._chat_of(work.chat_id))
+        typing = self._typing(self._chat_of(work.chat_id))  # beside the model call, not before it
         history = self.memory.load(self._chat_of(work.chat_id)) if self.memory else []
         messages = conversation.build_prompt(self.config.llm.system_prompt, work.turns, history)
         if self.show_text:
@@ -366,11 +427,12 @@ class BatchJob:
         try:
             raw = self._retrying("model", lambda: self.model.reply(messages))
         except BotjobError as error:
-            return self._unanswerable(work, error, ledger, report)
+            return self._unanswerable(work, error, report)
         with self._counting:
             report.model_seconds.append(self.clock() - started)
         text = conversation.clean_model_text(raw) or self.config.reply.empty
-        if not self._deliver(work, text, ledger, formatted=True):
+        wait([typing], timeout=TYPING_WAIT)  # "typing…" first, then the answer
+        if not self._deliver(work, text, formatted=True):
             return "failed"
         if self.memory is not None:
             self.memory.remember(self._chat_of(work.chat_id), work.question, text)
@@ -380,80 +442,62 @@ class BatchJob:
                 self.usage.save()
         return "answered"
 
-    def _unanswerable(self, work: Work, error: BotjobError, ledger: _Ledger, report: RunReport) -> str:
+    def _unanswerable(self, work: Work, error: BotjobError, report: RunReport) -> str:
         """The model gave no answer. Only a rejected question, or one about to expire, is finished here."""
         too_old = work.sent_at and self.wall_clock() - work.sent_at > self.config.run.max_age * 3600
         if error.kind is Failure.MESSAGE:
             log.warning("update %s: the model rejected the question (%s); apologising", work.ids, error)
-            self._deliver(work, self.config.reply.apology, ledger)
+            self._deliver(work, self.config.reply.apology)
             return "failed"
         if too_old:
             # Telegram drops it at 24 h: a short sorry beats silence, even when the bot is down.
             log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.ids, error)
-            self._deliver(work, self.config.reply.too_late, ledger)
+            self._deliver(work, self.config.reply.too_late)
             if error.kind is Failure.TRANSIENT:
                 return "failed"
             self._count(report, "failed", work)  # finished with a sorry, though the run stops for the owner
         raise error  # bot-wide or lasting: the question stays unconfirmed for the next run
 
-    def _typing(self, chat_id: int) -> None:
-        """Shows "typing…" while the model thinks; purely cosmetic, so any failure is ignored."""
-        try:
-            self.bot.send_chat_action(chat_id)
-        except BotjobError as error:
-            log.debug("typing indicator not shown (%s)", error)
-
-    def _deliver(self, work: Work, text: str, ledger: _Ledger, *, formatted: bool = False) -> bool:
-        """Send a reply in as many parts as it takes and record the work finished, as one step.
+    def _deliver(self, work: Work, text: str, *, formatted: bool = False) -> bool:
+        """Send a reply and record the work finished; False when this chat cannot receive it (finished all the same).
 
         Only the model's answers are read as Markdown (``chat.format``); the
-        fixed texts go as they are. False when this chat cannot receive it
-        (blocked the bot, deleted): finished all the same.
+        fixed texts go as they are.
         """
         message = formatting.plain(text)
         if formatted and self.config.chat.format == "markdown":
             converted = formatting.from_markdown(text)
             message = converted if converted.text.strip() else message  # never an empty reply for an odd answer
-        with ledger.lock:
-            delivered = self._send(work, message)
-            ledger.finish(work)
-        return delivered
+        assert self._delivery is not None
+        return self._delivery.deliver(work, message)
 
-    def _send(self, work: Work, message: formatting.Formatted) -> bool:
-        for part in formatting.split(message):
+    # ------------------------------------------------------------------ beside the work: "typing…", the menu, the model client
+
+    def _helper_threads(self, count: int) -> ThreadPoolExecutor:
+        """Threads for calls made beside the answering, never in its way; shut down with the run."""
+        self._helpers = ThreadPoolExecutor(count, thread_name_prefix="helper")
+        return self._helpers
+
+    def _beside(self, call: Callable[[], None]) -> Future[None]:
+        if self._helpers is None:  # a dry run: nothing beside
+            call()
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        return self._helpers.submit(call)
+
+    def _typing(self, chat_id: int) -> Future[None]:
+        """Shows "typing…" while the model thinks; purely cosmetic, so any failure is ignored."""
+
+        def show() -> None:
             try:
-                self._send_part(work, part)
+                self.bot.send_chat_action(chat_id)
             except BotjobError as error:
-                if error.kind is not Failure.MESSAGE:
-                    raise
-                log.warning("update %s: reply not delivered (%s)", work.ids, error)
-                return False
-        return True
+                log.debug("typing indicator not shown (%s)", error)
 
-    def _send_part(self, work: Work, part: formatting.Formatted) -> None:
-        def send(entities: tuple[dict[str, object], ...]) -> object:
-            chat_id = self._chat_of(work.chat_id)
-            # In a supergroup that was a group the question has another message id: no thread.
-            reply_to = work.reply_to if chat_id == work.chat_id else None
-            return self._retrying(
-                "sendMessage",
-                lambda: self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=list(entities) or None),
-            )
+        return self._beside(show)
 
-        try:
-            try:
-                send(part.entities)
-            except TelegramError as error:
-                if error.migrate_to_chat_id is None or work.chat_id in self._moved:
-                    raise
-                self._chat_moved(work.chat_id, error.migrate_to_chat_id)
-                send(part.entities)
-        except TelegramError as error:
-            # Formatting Telegram refuses: the words matter more than the formatting.
-            if not part.entities or error.error_code != 400 or "entit" not in error.description.lower():
-                raise
-            log.info("update %s: formatting refused (%s), sent as plain text", work.ids, error.description)
-            send(())
+    # ------------------------------------------------------------------ chats and the bot itself
 
     def _chat_of(self, chat_id: int) -> int:
         """Where a chat lives now: a group that became a supergroup has a new id."""
@@ -484,38 +528,39 @@ class BatchJob:
         if not profile.username and any(map(_names_anyone, updates)):
             me = self._retrying("getMe", self.bot.get_me)
             profile = BotProfile(int(me["id"]), str(me.get("username") or ""), profile.commands)
-        commands = bot_commands(self.memory is not None)
-        if profile.commands != _digest(commands) and not dry_run:
-            try:
-                self.bot.set_my_commands(commands)
-                profile = BotProfile(profile.id, profile.username, _digest(commands))
-            except BotjobError as error:  # the menu is a nicety: try again next run
-                log.info("commands not registered (%s)", error)
         if profile != self._profile and not dry_run:
             self.store.save_profile(profile)
         self._profile = profile
+        commands = bot_commands(self.memory is not None)
+        if profile.commands != _digest(commands) and not dry_run and not self._registering:
+            self._registering = True
+            self._beside(lambda: self._register(commands))
         return BotIdentity(profile.id, profile.username)
 
+    def _register(self, commands: list[dict[str, str]]) -> None:
+        """The command menu, registered once (remembered in state/); a nicety, so tried again next run on failure."""
+        try:
+            self.bot.set_my_commands(commands)
+        except BotjobError as error:
+            log.info("commands not registered (%s)", error)
+            return
+        with self._counting:
+            assert self._profile is not None
+            self._profile = BotProfile(self._profile.id, self._profile.username, _digest(commands))
+            self.store.save_profile(self._profile)
+
     def _retrying(self, what: str, operation: Callable[[], T]) -> T:
-        """Run ``operation``, retrying transient failures with backoff inside the time budget."""
-        attempt = 0
+        """Run ``operation``, retrying passing trouble with backoff inside the time budget."""
+        retries_used = 0
         while True:
             try:
                 return operation()
             except BotjobError as error:
-                # Telegram's flood control is a pause, never a failure: wait as long as it says.
-                flood = isinstance(error, TelegramError) and error.error_code == 429
-                if error.kind is not Failure.TRANSIENT or (attempt >= self.config.run.retries and not flood):
-                    raise
-                delay = error.retry_after if error.retry_after is not None else _backoff(attempt)
-                if self.clock() + delay >= self._deadline:
-                    raise
-                attempt += 0 if flood else 1
-                log.warning("%s: %s; %s in %.1f s", what, error, "waiting" if flood else f"retry {attempt}", delay)
-                self.sleep(delay)
-
-
-_OUTCOME_WORDS = {"would_answer": "would be answered"}
+                pause = pause_before_retry(error, attempts=retries_used, retries=self.config.run.retries, time_left=self._deadline - self.clock())
+                failure = error
+            retries_used += pause.counts
+            log.warning("%s: %s; %s in %.1f s", what, failure, f"retry {retries_used}" if pause.counts else "waiting", pause.seconds)
+            self.sleep(pause.seconds)
 
 
 def _names_anyone(update: object) -> bool:
@@ -539,7 +584,3 @@ def _rules(config: Config, schedule: str, commands: str) -> ChatRules:
         commands=commands,
     )
 
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: 0.5–1 s, 1–2 s, 2–4 s ... capped at 30 s."""
-    return random.uniform(0.5, 1.0) * min(30.0, 2.0**attempt)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +123,7 @@ class ChatModel:
         self._client: Any = None
         self._model_name: str | None = None
         self._settings_checked = False
+        self._client_lock = threading.Lock()  # the chats' workers share one client, made (and named) once
 
     def reply(self, messages: list[dict[str, str]]) -> str:
         """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
@@ -167,7 +169,19 @@ class ChatModel:
             generated = generated[len(prompt):]
         return first_turn(generated)
 
+    def prepare(self) -> None:
+        """Import the client, check the settings and learn the endpoint's model name now, before the
+        first question needs them; a failure here is met again, and reported, by that question."""
+        try:
+            self._get_client()
+        except BotjobError:
+            pass
+
     def _get_client(self) -> Any:
+        with self._client_lock:
+            return self._client or self._make_client()
+
+    def _make_client(self) -> Any:
         if not self._settings_checked:
             self._check_settings()
             self._settings_checked = True

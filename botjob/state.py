@@ -29,10 +29,12 @@ MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """``offset`` is the next update_id to fetch; ``finished`` are ids above it already done."""
+    """``offset`` is the next update_id to fetch; ``finished`` are ids above it already done;
+    ``partly_sent`` are unfinished ids whose reply went out in part only (a run stopped between parts)."""
 
     offset: int = 0
     finished: frozenset[int] = field(default_factory=frozenset)
+    partly_sent: frozenset[int] = field(default_factory=frozenset)
 
     def is_finished(self, update_id: int) -> bool:
         return update_id < self.offset or update_id in self.finished
@@ -49,7 +51,12 @@ class Checkpoint:
         finished = self.finished | {update_id}
         waiting = [i for i in still_waiting if i not in finished]
         offset = max(self.offset, min(waiting) if waiting else fetched_up_to + 1)
-        return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
+        partly_sent = frozenset(i for i in self.partly_sent if i >= offset and i != update_id)
+        return Checkpoint(offset, frozenset(i for i in finished if i >= offset), partly_sent)
+
+    def sent_in_part(self, update_ids: Collection[int]) -> Checkpoint:
+        """Record that the reply to these updates went out in part: a later run must not send it again whole."""
+        return Checkpoint(self.offset, self.finished, self.partly_sent | frozenset(update_ids))
 
 
 def _unused_name(path: Path) -> Path:
@@ -115,13 +122,16 @@ class StateStore:
             document = json.loads(text)
             offset = document["offset"]
             finished = document.get("finished", [])
-            if not _is_id(offset) or offset < 0 or not isinstance(finished, list) or not all(map(_is_id, finished)):
-                raise ValueError("offset must be a non-negative integer, finished a list of integers")
+            partly_sent = document.get("partly_sent", [])
+            if not _is_id(offset) or offset < 0 or not all(
+                isinstance(ids, list) and all(map(_is_id, ids)) for ids in (finished, partly_sent)
+            ):
+                raise ValueError("offset must be a non-negative integer, finished and partly_sent lists of integers")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             if set_aside:
                 self._set_aside(path, error)
             return Checkpoint()
-        return Checkpoint(offset, frozenset(i for i in finished if i >= offset))
+        return Checkpoint(offset, frozenset(i for i in finished if i >= offset), frozenset(i for i in partly_sent if i >= offset))
 
     def _set_aside(self, path: Path, error: Exception) -> None:
         backup = _unused_name(path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}"))
@@ -153,6 +163,8 @@ class StateStore:
         document: dict[str, object] = {"offset": checkpoint.offset}
         if checkpoint.finished:
             document["finished"] = sorted(checkpoint.finished)
+        if checkpoint.partly_sent:
+            document["partly_sent"] = sorted(checkpoint.partly_sent)
         write_json_atomically(self.offset_path, document)
 
     def load_profile(self) -> BotProfile | None:

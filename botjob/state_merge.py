@@ -40,9 +40,12 @@ def _merge_offsets(theirs: dict, ours: dict) -> str:
     while offset in finished:  # the first unfinished update moves up over ids both sides finished
         finished.discard(offset)
         offset += 1
+    partly_sent = {i for side in (theirs, ours) for i in side.get("partly_sent", []) if _is_id(i) and i >= offset} - finished
     document: dict[str, object] = {"offset": offset}
     if finished:
         document["finished"] = sorted(finished)
+    if partly_sent:
+        document["partly_sent"] = sorted(partly_sent)
     return json.dumps(document) + "\n"
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import requests
 
 from .errors import TelegramError
-from .pacing import Pacer
 from .redaction import redact
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ class TelegramClient:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         session: requests.Session | None = None,
-        pacer: Pacer | None = None,
     ) -> None:
         if not token:
             raise ValueError("a bot token is required")
@@ -40,7 +38,6 @@ class TelegramClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._session = session or _pooled_session()
-        self.pacer = pacer
 
     def call(self, method: str, params: dict[str, Any] | None = None, *, read_timeout: float | None = None) -> Any:
         """Call a Bot API method and return its ``result``, or raise ``TelegramError``."""
@@ -99,8 +96,6 @@ class TelegramClient:
         parse_mode: str | None = None,
         entities: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        if self.pacer is not None:
-            self.pacer.wait(chat_id)
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "entities": entities}
         if reply_to_message_id is not None:
             # Replies arrive minutes later: thread them, but never lose one because the question was deleted.

@@ -27,7 +27,7 @@ def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
 
 
 def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
-    return TelegramClient(bot_token(env), telegram_api_url(env), timeout=config.telegram.timeout, pacer=Pacer())
+    return TelegramClient(bot_token(env), telegram_api_url(env), timeout=config.telegram.timeout)
 
 
 def schedule_in_words(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> str:
@@ -71,6 +71,7 @@ def build_job(
         usage=_usage(config, Path(state_dir), key or bot_token(env)),
         schedule=schedule_in_words,
         show_text=show_text,
+        pacer=Pacer(),
     )
 
 

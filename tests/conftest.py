@@ -81,7 +81,7 @@ def make_job(env: dict[str, str], state_dir: Path, clock: FakeClock):
         config = config or Config(run=RunSettings(**run_settings))  # type: ignore[arg-type]
         job = build_job(config, env, state_dir)
         job.clock, job.sleep = clock, clock.sleep
-        job.bot.pacer = Pacer(clock, clock.sleep)  # pacing waits on the fake clock too
+        job.pacer = Pacer(clock, clock.sleep)  # pacing waits on the fake clock too
         return job
 
     return make

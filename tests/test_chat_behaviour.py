@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,7 @@ BOTH_FILTERINGS = pytest.mark.parametrize("telegram", ["filters", "delivers ever
 def on_fake_time(job, clock):
     """Retries and the pacing of sends wait on the fake clock: no real sleeps."""
     job.clock, job.sleep = clock, clock.sleep
-    if getattr(job.bot, "pacer", None) is not None:
-        job.bot.pacer = type(job.bot.pacer)(clock, clock.sleep)
+    job.pacer = type(job.pacer)(clock, clock.sleep)
     return job
 
 
@@ -899,14 +899,15 @@ def test_memory_without_a_state_key_refuses_to_start(env, state_dir) -> None:
 # ============================================================================ 8. typing
 
 
-def test_typing_is_shown_before_every_model_call(telegram, model, make_job) -> None:
-    chat_of = {"first": ALICE, "second": GROUP, "third": ALICE}
-    last_call_for_the_chat_when_asked: list[tuple[str, dict[str, Any]]] = []
+def test_typing_is_shown_while_the_model_works_and_before_every_answer(telegram, model, make_job) -> None:
+    typing_when_asked: list[bool] = []
 
     def answer(messages: list[dict[str, str]]) -> str:
+        time.sleep(0.3)  # the model takes a moment: "typing…" has reached Telegram by the time it answers
         question = messages[-1]["content"]
-        calls = [c for c in telegram.calls if c[1].get("chat_id") == chat_of[question]]
-        last_call_for_the_chat_when_asked.append(calls[-1])
+        chat = GROUP if question == "second" else ALICE
+        shown = [c for c in telegram.calls if c[0] == "sendChatAction" and c[1]["chat_id"] == chat]
+        typing_when_asked.append(bool(shown))
         return f"Echo: {question}"
 
     model.reply_with(answer)
@@ -918,11 +919,7 @@ def test_typing_is_shown_before_every_model_call(telegram, model, make_job) -> N
 
     make_job().run_once()
 
-    assert sorted(last_call_for_the_chat_when_asked, key=str) == sorted([
-        ("sendChatAction", {"chat_id": ALICE, "action": "typing"}),
-        ("sendChatAction", {"chat_id": ALICE, "action": "typing"}),
-        ("sendChatAction", {"chat_id": GROUP, "action": "typing"}),
-    ], key=str)
+    assert typing_when_asked == [True, True, True]
 
     def order(chat_id: int) -> list[str]:
         return [name for name, params in telegram.calls
@@ -931,6 +928,17 @@ def test_typing_is_shown_before_every_model_call(telegram, model, make_job) -> N
     assert order(ALICE) == ["sendChatAction", "sendMessage", "sendMessage", "sendChatAction", "sendMessage"]
     assert order(GROUP) == ["sendChatAction", "sendMessage"]
     assert order(BOB) == ["sendMessage"]  # a fixed text needs no typing
+
+
+def test_typing_goes_out_beside_the_model_call_not_before_it(telegram, model, make_job) -> None:
+    telegram.delay("sendChatAction", 0.5)  # a slow "typing…" must not hold the question back
+    asked_at: list[float] = []
+    model.reply_with(lambda messages: asked_at.append(time.monotonic()) or "Echo")
+    telegram.user_says("hello", chat_id=ALICE)
+    started = time.monotonic()
+    make_job().run_once()
+    assert asked_at[0] - started < 0.4
+    assert [name for name, _ in telegram.calls if name in ("sendChatAction", "sendMessage")] == ["sendChatAction", "sendMessage"]
 
 
 @pytest.mark.parametrize("error_code, times", [(500, 5), (403, 1), (429, 2), (400, 1)])

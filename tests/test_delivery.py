@@ -35,7 +35,7 @@ def test_a_busy_run_stays_under_telegrams_flood_limits(telegram, model, make_job
         telegram.user_says("hi", chat_id=chat)
 
     job = make_job()
-    job.bot.pacer = Pacer()  # real time: the sandbox measures the limits on its own clock
+    job.pacer = Pacer()  # real time: the sandbox measures the limits on its own clock
     report = job.run_once()
 
     assert telegram.flood_hits == 0
@@ -163,7 +163,7 @@ def test_a_model_that_stays_away_turns_the_runs_red_once_nobody_was_answered_for
         telegram, model, make_job, state_dir) -> None:
     telegram.user_says("hello", chat_id=ALICE)
     wall = WallClock()
-    model.fail(503, times=3)  # each run's first request (the model's name) fails; no retries
+    model.fail(503, times=100)  # the model is away, run after run
 
     def run():
         job = make_job(with_run(retries=0, alert_after=3600))
@@ -183,6 +183,7 @@ def test_a_model_that_stays_away_turns_the_runs_red_once_nobody_was_answered_for
     assert telegram.sent() == []
 
     wall.now += 600
+    model.heal()
     assert run().ok and telegram.sent()[0]["text"] == "Echo: hello"  # one run that gets through...
     assert not (state_dir / "trouble.json").exists()  # ...ends the trouble
 

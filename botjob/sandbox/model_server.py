@@ -48,6 +48,7 @@ class ModelSandbox(LocalServer):
     """Serves POST /v1/chat/completions, POST / and /generate (TGI), GET /health, /info, /v1/models."""
 
     def __init__(self, latency: float = 0.0) -> None:
+        """``latency``: seconds each answer takes to generate (model listings and health come at once)."""
         super().__init__()
         self.latency = latency
         self._lock = threading.Lock()
@@ -74,6 +75,12 @@ class ModelSandbox(LocalServer):
             fault = json_response(status, body, all_headers)
         with self._lock:
             self._faults.extend(fault for _ in range(times))
+
+    def heal(self) -> None:
+        """Drop the faults and hangs still queued: the outage is over."""
+        with self._lock:
+            self._faults.clear()
+            self._hangs.clear()
 
     def serve_only(self, *models: str) -> None:
         """Answer chat requests for these model names only; any other gets the router's 400
@@ -111,7 +118,8 @@ class ModelSandbox(LocalServer):
             hang = self._hangs.pop(0) if self._hangs else 0.0
             fault = self._faults.pop(0) if self._faults else None
         self._sleep(hang)
-        self._sleep(self.latency)
+        if request.method == "POST":  # generating takes time; listing the served models does not
+            self._sleep(self.latency)
         if fault is not None:
             return fault
         path = request.path.rstrip("/") or "/"

@@ -94,7 +94,7 @@ class TelegramSandbox(LocalServer):
     def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "botjob_sandbox_bot",
                  bot_first_name: str = "Sandbox Bot", *, flood_control: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, network_delay: float = 0.0) -> None:
         super().__init__()
         # Flood control (opt-in; may be switched at run time). `clock` drives only the flood
         # limits, so tests can advance time without sleeping; long polling uses real time.
@@ -102,6 +102,8 @@ class TelegramSandbox(LocalServer):
         self.flood_control = flood_control
         self.clock = clock
         self.wall_clock = wall_clock
+        # Seconds every call takes on the wire, as from a runner far from Telegram's servers.
+        self.network_delay = network_delay
         self._flood_hits = 0
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._group_sends: dict[int, deque[float]] = {}
@@ -122,7 +124,7 @@ class TelegramSandbox(LocalServer):
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._sent: list[dict[str, Any]] = []
         self._calls: list[tuple[str, dict[str, Any]]] = []
-        self._faults: dict[str, list[ApiError]] = {}
+        self._faults: dict[str, list[tuple[ApiError, int | None]]] = {}  # method -> (error, only for this chat)
         self._delays: dict[str, float] = {}
         self._blocked: set[int] = set()
         self._upgraded: dict[int, int] = {}  # group id -> the supergroup it became
@@ -232,8 +234,9 @@ class TelegramSandbox(LocalServer):
     # ----------------------------------------------------------------- scripting the server
 
     def fail(self, method: str, error_code: int, description: str | None = None,
-             retry_after: int | None = None, times: int = 1) -> None:
-        """The next `times` calls of `method` answer this error (before any other check)."""
+             retry_after: int | None = None, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` (to `chat_id` only, when given) answer this error,
+        before any other check."""
         if error_code == 429 and retry_after is None:
             retry_after = 1  # the real 429 always says how long to wait
         if description is None:
@@ -243,7 +246,7 @@ class TelegramSandbox(LocalServer):
                 description = DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
         with self._cond:
             queue = self._faults.setdefault(method.lower(), [])
-            queue.extend(ApiError(error_code, description, retry_after) for _ in range(times))
+            queue.extend((ApiError(error_code, description, retry_after), chat_id) for _ in range(times))
 
     def set_webhook(self, url: str | None = "https://example.invalid/hook") -> None:
         """Set (or, with None/"", remove) the webhook; while set, getUpdates answers 409."""
@@ -358,9 +361,8 @@ class TelegramSandbox(LocalServer):
             params, parse_error = {}, error
         with self._cond:
             self._calls.append((name, copy.deepcopy(params)))
-            delay = self._delays.get(name.lower(), 0.0)
-            faults = self._faults.get(name.lower())
-            fault = faults.pop(0) if faults else None
+            delay = self._delays.get(name.lower(), 0.0) + self.network_delay
+            fault = self._take_fault(name.lower(), params.get("chat_id"))
         self._sleep(delay)
         try:
             if fault is not None:
@@ -374,6 +376,15 @@ class TelegramSandbox(LocalServer):
             return json_response(200, {"ok": True, "result": handler(params)})
         except ApiError as error:
             return error.response()
+
+    def _take_fault(self, method: str, chat_id: Any) -> ApiError | None:
+        # Caller holds the lock.
+        faults = self._faults.get(method, [])
+        for index, (error, only_for) in enumerate(faults):
+            if only_for is None or str(only_for) == str(chat_id):
+                del faults[index]
+                return error
+        return None
 
     # ----------------------------------------------------------------- methods
 
