@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -18,7 +19,18 @@ from botjob.pacing import Pacer
 from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.wiring import build_job
 
-FAKE_TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"
+FAKE_TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"  # the bot's id is 123456789
+
+
+def stored_offset(state_dir: Path) -> int:
+    """The offset the next run starts from, as state/offset.json holds it."""
+    return json.loads((state_dir / "offset.json").read_text())["offset"]
+
+
+def message_id_of(telegram: TelegramSandbox, update_id: int) -> int:
+    """The message id of a queued update (ask before the run confirms it)."""
+    update = next(u for u in telegram.pending() if u["update_id"] == update_id)
+    return next(v for v in update.values() if isinstance(v, dict))["message_id"]
 
 
 @pytest.fixture(autouse=True)

@@ -28,9 +28,9 @@ from botjob.conversation import utf16_len
 from botjob.errors import ConfigError
 from botjob.sandbox import TelegramSandbox
 from botjob.wiring import build_job, schedule_in_words
+from conftest import FAKE_TOKEN, message_id_of, stored_offset
 
 REPO = Path(__file__).resolve().parent.parent
-TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"  # as in conftest: the bot's id is 123456789
 BOT_ID = 123456789
 STATE_KEY = Fernet.generate_key().decode()  # a ready Fernet key: no slow key stretching in the tests
 
@@ -55,7 +55,7 @@ def telegram(request: pytest.FixtureRequest):
     still hands out edits, button presses and channel posts."""
     kind = getattr(request, "param", "filters")
     server_class = LateFilterSandbox if kind == "delivers everything" else TelegramSandbox
-    with server_class(token=TOKEN) as server:
+    with server_class(token=FAKE_TOKEN) as server:
         yield server
 
 
@@ -118,14 +118,6 @@ def settings(**sections: object) -> Config:
     return dataclasses.replace(Config(), **sections)
 
 
-def stored_offset(state_dir: Path) -> int:
-    return json.loads((state_dir / "offset.json").read_text())["offset"]
-
-
-def message_id_of(telegram: TelegramSandbox, update_id: int) -> int:
-    """The message id of a queued update (ask before the run confirms it)."""
-    update = next(u for u in telegram.pending() if u["update_id"] == update_id)
-    return next(v for v in update.values() if isinstance(v, dict))["message_id"]
 
 
 def texts(telegram: TelegramSandbox, chat_id: int | None = None) -> list[str]:

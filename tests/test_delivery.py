@@ -7,19 +7,16 @@ import json
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from botjob.config import Config, RunSettings
 from botjob.cli import exit_code
 from botjob.errors import Failure, StateError
 from botjob.pacing import Pacer
 from botjob.state import StateStore
+from conftest import stored_offset
 
 ALICE, BOB = 1001, 1002
 
-
-def stored_offset(state_dir: Path) -> int:
-    return json.loads((state_dir / "offset.json").read_text())["offset"]
 
 
 def with_run(**settings: object) -> Config:
@@ -207,3 +204,145 @@ def test_a_run_that_answers_someone_ends_the_trouble_even_if_it_then_meets_it_ag
 
     assert report.answered == 1 and report.error is not None and report.ok  # a warning, not a red run
     assert not (state_dir / "trouble.json").exists()
+
+
+# ----------------------------------------------------------------------------- one chat's waits hold up no other chat
+
+GROUP = -100_555
+PRIVATE = [2001, 2002, 2003, 2004]
+LONG = "\n\n".join(f"Paragraph {n}: " + "words " * 120 for n in range(12))  # about 9,000 characters: 3 parts
+
+
+def ask_group_and_privates(telegram, model) -> None:
+    """A group asks for a long answer that the model gives at once; four people ask short questions answered 0.3 s later."""
+
+    def answer(messages):
+        question = messages[-1]["content"]
+        if "essay" in question:
+            return LONG
+        time.sleep(0.3)
+        return f"Echo: {question}"
+
+    model.reply_with(answer)
+    telegram.user_says(f"@{telegram.bot_username} an essay please", chat_id=GROUP, chat_type="group")
+    for chat in PRIVATE:
+        telegram.user_says(f"quick one from {chat}", chat_id=chat)
+
+
+def real_time_job(make_job):
+    job = make_job(with_run(concurrency=8))
+    job.clock, job.sleep = time.monotonic, time.sleep  # real waits, so their order shows
+    return job
+
+
+def test_a_429_in_one_chat_does_not_hold_up_the_other_chats(telegram, model, make_job) -> None:
+    ask_group_and_privates(telegram, model)
+    job = real_time_job(make_job)
+    job.pacer = Pacer()
+    telegram.fail("sendMessage", 429, retry_after=2, chat_id=GROUP)  # the group's first part must wait 2 s
+
+    report = job.run_once()
+
+    order = [m["chat_id"] for m in telegram.sent()]
+    assert sorted(order) == sorted([GROUP] * 3 + PRIVATE) and report.error is None
+    assert sorted(order[:4]) == PRIVATE  # answered while the group's reply waited out its 429
+
+
+def test_a_groups_paced_parts_do_not_hold_up_the_other_chats(telegram, model, make_job) -> None:
+    class SlowForTheGroup(Pacer):
+        """The group's flood window is full: each of its parts waits 1 s for its turn."""
+
+        def wait(self, chat_id):
+            if chat_id == GROUP:
+                time.sleep(1)
+                return 1.0
+            return super().wait(chat_id)
+
+    ask_group_and_privates(telegram, model)
+    job = real_time_job(make_job)
+    job.pacer = SlowForTheGroup()
+
+    job.run_once()
+
+    order = [m["chat_id"] for m in telegram.sent()]
+    second_part = [i for i, chat in enumerate(order) if chat == GROUP][1]
+    assert set(order[:second_part]) >= set(PRIVATE)  # every private answer left before the group's second part
+
+
+# ----------------------------------------------------------------------------- a reply cut between its parts
+
+
+def test_a_reply_cut_between_its_parts_is_not_sent_again_whole_but_said_to_be_cut_short(telegram, model, make_job, state_dir) -> None:
+    model.reply_with(LONG)
+    question = telegram.user_says("an essay please", chat_id=ALICE)
+    message_id = telegram.pending()[0]["message"]["message_id"]
+    job = make_job(with_run(retries=1))
+    send = job.bot.send_message
+
+    def first_part_then_an_outage(*args, **kwargs):
+        sent = send(*args, **kwargs)
+        telegram.fail("sendMessage", 502, times=20)  # Telegram goes away for longer than the retries last
+        return sent
+
+    job.bot.send_message = first_part_then_an_outage
+    report = job.run_once()
+
+    assert report.ok and report.error is not None and report.answered == 0  # a warning: the next run goes on
+    assert len(telegram.sent()) == 1 and stored_offset(state_dir) <= question  # not past the question
+    assert json.loads((state_dir / "offset.json").read_text())["partly_sent"] == [question]
+
+    telegram.heal()
+    make_job().run_once()
+
+    texts = [m["text"] for m in telegram.sent()]
+    assert len(texts) == 2 and texts[1] == Config().reply.cut_short  # not the whole essay again
+    assert telegram.sent()[1]["reply_to_message_id"] == message_id
+    assert stored_offset(state_dir) == question + 1 and "partly_sent" not in json.loads((state_dir / "offset.json").read_text())
+
+
+# ----------------------------------------------------------------------------- the delivery rules, each with a test that fails when broken
+
+
+def test_a_reply_that_could_not_be_sent_for_a_passing_reason_stays_unfinished(telegram, make_job, state_dir, clock) -> None:
+    question = telegram.user_says("hello", chat_id=ALICE)
+    telegram.fail("sendMessage", 502, times=10)  # longer than the retries last
+    report = make_job(with_run(retries=2)).run_once()
+    assert report.ok and report.error is not None and "502" in str(report.error)  # a warning, the next run retries
+    assert report.answered == report.failed == 0  # neither answered nor "could not receive it"
+    assert not (state_dir / "offset.json").exists() or stored_offset(state_dir) <= question
+    telegram.heal()
+    make_job().run_once()
+    assert [m["text"] for m in telegram.sent()] == ["Echo: hello"]
+
+
+def test_no_retry_sleeps_past_the_time_budget(telegram, make_job, clock) -> None:
+    telegram.user_says("hello", chat_id=ALICE)
+    telegram.fail("getUpdates", 429, retry_after=30)  # a pause longer than the run has left
+    report = make_job(with_run(time_budget=10)).run_once()
+    assert clock.sleeps == [] and report.ok and "429" in str(report.error)
+    assert telegram.sent() == []
+
+
+def test_a_bot_wide_failure_stops_the_other_chats(telegram, model, make_job, state_dir) -> None:
+    first = telegram.user_says("first", chat_id=ALICE)
+    for n in range(5):
+        telegram.user_says(f"question {n}", chat_id=3000 + n)
+    job = make_job(with_run(concurrency=1))
+    job.model.reply([{"role": "user", "content": "warm-up"}])
+    asked_before = len(model.requests)
+    model.fail(402)  # credits spent, for the first question only: the run must not try the others
+
+    report = job.run_once()
+
+    assert not report.ok and "credits" in report.error.explain()
+    assert len(model.requests) - asked_before == 1 and telegram.sent() == []
+    assert not (state_dir / "offset.json").exists() or stored_offset(state_dir) <= first
+
+
+def test_a_dry_run_stores_nothing_and_registers_nothing(telegram, make_job, state_dir) -> None:
+    telegram.user_says(f"@{telegram.bot_username} hello", chat_id=-100_444, chat_type="group")  # needs getMe
+    telegram.user_says("hello", chat_id=ALICE)
+    report = make_job().run_once(dry_run=True)
+    assert report.would_answer == 2 and telegram.sent() == []
+    assert [name for name, _ in telegram.calls] == ["getUpdates", "getMe"]  # no setMyCommands, no typing
+    assert not state_dir.exists() or list(state_dir.iterdir()) == []

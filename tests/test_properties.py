@@ -25,9 +25,8 @@ from botjob.conversation import Action, BotIdentity, ChatRules, split_for_telegr
 from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.state import Checkpoint
 from botjob.wiring import build_job
-from conftest import FakeClock
+from conftest import FAKE_TOKEN, FakeClock
 
-TOKEN = "123456789:AAFakeTokenForTests-never-real-0123456"
 BOT_ID = 123456789
 BOT_USERNAME = "botjob_sandbox_bot"
 
@@ -355,7 +354,7 @@ class EscapingModelSandbox(ModelSandbox):
 
 @pytest.fixture(scope="module")
 def sandboxes() -> Iterator[tuple[TelegramSandbox, EscapingModelSandbox]]:
-    with TelegramSandbox(token=TOKEN) as telegram, EscapingModelSandbox() as model:
+    with TelegramSandbox(token=FAKE_TOKEN) as telegram, EscapingModelSandbox() as model:
         yield telegram, model
 
 

@@ -441,7 +441,12 @@ def test_every_form_of_a_secret_is_redacted_trimmed_and_url_quoted():
     from botjob.redaction import redact, secrets_in
 
     token = "123456789:AAF+fake/token"
-    forms = secrets_in({"TELEGRAM_BOT_TOKEN": f"  {token}\n", "HF_TOKEN": "hf_secret value"})
-    text = f"url /bot{token}/getMe, quoted /bot123456789%3AAAF%2Bfake%2Ftoken/, plus hf_secret+value and hf_secret%20value"
+    forms = secrets_in({
+        "TELEGRAM_BOT_TOKEN": f"  {token}\n", "HF_TOKEN": "hf_secret value",
+        "BOTJOB_STATE_KEY": "state-key-0123456789abcdef", "GITHUB_TOKEN": "ghs_pushtoken0123",
+    })
+    text = (f"url /bot{token}/getMe, quoted /bot123456789%3AAAF%2Bfake%2Ftoken/, plus hf_secret+value and "
+            "hf_secret%20value, a key state-key-0123456789abcdef and a push token ghs_pushtoken0123")
     scrubbed = redact(text, forms)
-    assert "123456789" not in scrubbed and "fake" not in scrubbed and "hf_secret" not in scrubbed
+    for leak in ("123456789", "fake", "hf_secret", "state-key", "ghs_push"):
+        assert leak not in scrubbed

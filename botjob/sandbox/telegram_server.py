@@ -248,6 +248,11 @@ class TelegramSandbox(LocalServer):
             queue = self._faults.setdefault(method.lower(), [])
             queue.extend((ApiError(error_code, description, retry_after), chat_id) for _ in range(times))
 
+    def heal(self) -> None:
+        """Drop the faults still queued: the outage is over."""
+        with self._cond:
+            self._faults.clear()
+
     def set_webhook(self, url: str | None = "https://example.invalid/hook") -> None:
         """Set (or, with None/"", remove) the webhook; while set, getUpdates answers 409."""
         with self._cond:
