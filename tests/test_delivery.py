@@ -12,6 +12,7 @@ from botjob.config import Config, RunSettings
 from botjob.cli import exit_code
 from botjob.errors import Failure, StateError
 from botjob.pacing import Pacer
+from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.state import StateStore
 from conftest import stored_offset
 
@@ -346,3 +347,20 @@ def test_a_dry_run_stores_nothing_and_registers_nothing(telegram, make_job, stat
     assert report.would_answer == 2 and telegram.sent() == []
     assert [name for name, _ in telegram.calls] == ["getUpdates", "getMe"]  # no setMyCommands, no typing
     assert not state_dir.exists() or list(state_dir.iterdir()) == []
+
+
+def test_fetching_while_replies_go_out_never_asks_twice_from_the_same_offset() -> None:
+    """The real server slows down a getUpdates from the offset it was just asked from (3 s, one update)."""
+    from botjob.wiring import build_job
+    import tempfile
+
+    with TelegramSandbox(throttle_repeated_polls=True) as telegram, ModelSandbox(latency=0.05) as model, \
+            tempfile.TemporaryDirectory() as state:
+        for round_ in range(3):
+            for chat in range(45):  # more than a page: the run fetches again as the offset moves
+                telegram.user_says(f"question {round_}", chat_id=20_000 + chat)
+        env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url}
+        report = build_job(Config(), env, state).run_once()
+        assert report.answered == 135 and report.error is None
+        assert len(calls_of_get_updates := [c for c in telegram.calls if c[0] == "getUpdates"]) > 2
+        assert telegram.throttled_polls == 0, calls_of_get_updates

@@ -94,7 +94,8 @@ class TelegramSandbox(LocalServer):
     def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "botjob_sandbox_bot",
                  bot_first_name: str = "Sandbox Bot", *, flood_control: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, network_delay: float = 0.0) -> None:
+                 wall_clock: Callable[[], float] = time.time, network_delay: float = 0.0,
+                 throttle_repeated_polls: bool = False) -> None:
         super().__init__()
         # Flood control (opt-in; may be switched at run time). `clock` drives only the flood
         # limits, so tests can advance time without sleeping; long polling uses real time.
@@ -104,6 +105,8 @@ class TelegramSandbox(LocalServer):
         self.wall_clock = wall_clock
         # Seconds every call takes on the wire, as from a runner far from Telegram's servers.
         self.network_delay = network_delay
+        # The real server's answer to a getUpdates from the same offset right after another (opt-in).
+        self.throttle_repeated_polls = throttle_repeated_polls
         self._flood_hits = 0
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._group_sends: dict[int, deque[float]] = {}
@@ -117,6 +120,8 @@ class TelegramSandbox(LocalServer):
         self._expiry: dict[int, float] = {}  # update_id -> when the server forgets it
         self._next_update_id = 500_000_001
         self._confirmed_offset = 0
+        self._last_poll: tuple[int | None, float] = (None, 0.0)  # offset and start of the last getUpdates
+        self._throttled = 0
         self._allowed_updates: set[str] | None = None
         self._poll_generation = 0
         self._chats: dict[int, dict[str, Any]] = {}
@@ -334,6 +339,12 @@ class TelegramSandbox(LocalServer):
             return copy.deepcopy(self._updates)
 
     @property
+    def throttled_polls(self) -> int:
+        """getUpdates calls the real server would slow down: the same offset again within 3 s."""
+        with self._cond:
+            return self._throttled
+
+    @property
     def confirmed_offset(self) -> int:
         with self._cond:
             return self._confirmed_offset
@@ -406,6 +417,16 @@ class TelegramSandbox(LocalServer):
         limit = min(max(_int_param(params, "limit", 100), 1), 100)
         timeout = min(max(_int_param(params, "timeout", 0), 0), MAX_LONG_POLL)
         allowed = _json_param(params, "allowed_updates", list, "can't parse allowed_updates JSON array")
+        with self._cond:
+            # The real server throttles a client that asks again from the same offset right away:
+            # within 3 s a short poll becomes a 3 s long poll, within 0.5 s it gets one update only.
+            now = time.monotonic()
+            if self.throttle_repeated_polls and offset == self._last_poll[0] and now < self._last_poll[1] + 3:
+                self._throttled += 1
+                timeout = max(timeout, 3)
+                if now < self._last_poll[1] + 0.5:
+                    limit = 1
+            self._last_poll = (offset, now)
         deadline = time.monotonic() + timeout
         with self._cond:
             if self._webhook_url:
