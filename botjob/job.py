@@ -275,10 +275,13 @@ class BatchJob:
                 # server throttles a repeated offset), when more may wait or a worker would idle: a chat's
                 # messages on the next page then join its question before the chat's turn comes.
                 starving = len(chats.ready()) < workers - len(running)
-                if not stop and (idle or (offset != fetched_from and (more_waiting or starving))):
-                    why = self._why_not_fetch(report, cap)
-                    if why:
-                        reasons.append(why)
+                capped = cap > 0 and report.fetched >= cap  # what is in hand is still answered
+                if capped and idle:
+                    report.stopped = f"reached the cap of {cap} updates"
+                    return
+                if not stop and not capped and (idle or (offset != fetched_from and (more_waiting or starving))):
+                    if self.clock() >= self._deadline:
+                        reasons.append("time budget used up")
                         continue
                     lingering = idle and self.clock() < linger_until
                     poll = int(min(25, linger_until - self.clock())) if lingering else 0
@@ -308,13 +311,6 @@ class BatchJob:
             raise min(failures, key=lambda error: error.kind is not Failure.BOT_WIDE)
         if reasons:
             report.stopped = reasons[0]
-
-    def _why_not_fetch(self, report: RunReport, cap: int) -> str:
-        if self.clock() >= self._deadline:
-            return "time budget used up"
-        if cap > 0 and report.fetched >= cap:
-            return f"reached the cap of {cap} updates"
-        return ""
 
     def _take(self, updates: list[Any], ledger: Ledger, report: RunReport, chats: _Chats) -> None:
         """New updates: those that concern no chat are finished now, the others wait for their chat's turn."""

@@ -118,6 +118,13 @@ def test_max_updates_leaves_the_rest_for_the_next_run(telegram, make_job, state_
     assert sorted(m["text"] for m in telegram.sent()) == [f"Echo: q{n}" for n in range(5)]
 
 
+def test_every_update_taken_in_under_the_cap_is_answered_even_with_few_workers(telegram, make_job, state_dir) -> None:
+    ids = [telegram.user_says(f"q{n}", chat_id=ALICE + n) for n in range(12)]
+    report = make_job(concurrency=2).run_once(max_updates=10)
+    assert len(telegram.sent()) == 10 and report.answered == 10 and stored_offset(state_dir) == ids[10]
+    assert report.stopped == "reached the cap of 10 updates"
+
+
 def test_a_dry_run_sends_nothing_and_stores_nothing(telegram, model, make_job, state_dir) -> None:
     telegram.user_says("hello", chat_id=ALICE)
     job = make_job(time_budget=5)
