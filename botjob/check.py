@@ -58,6 +58,7 @@ def run_checks(
         env.get("HF_TOKEN", "").strip() or model_target(config, env).base_url
     ):
         findings.append(_check_model(env, config))
+    findings += _check_media(env, config)
     findings += _check_workflow(workflow, config)
     return findings
 
@@ -157,6 +158,62 @@ def _check_model(env: Mapping[str, str], config: Config) -> Finding:
     except BotjobError as error:
         return _problem("model", error, about=target.describe())
     return Finding("model", OK, f"{target.describe()} answered in {time.monotonic() - started:.1f} s")
+
+
+# A tenth of a second of silence, as a WAV file: what the speech check sends to a speech URL.
+_SILENCE = (
+    b"RIFF" + (36 + 1600).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
+    + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little")
+    + (16).to_bytes(2, "little") + b"data" + (1600).to_bytes(4, "little") + bytes(1600)
+)
+
+
+def _check_media(env: Mapping[str, str], config: Config) -> list[Finding]:
+    """Each media model that is on: a hub model looked up (a request would cost), a URL tried with
+    something tiny; drawing is never tried, since a picture costs."""
+    from .wiring import media_models
+
+    media = config.media
+    try:
+        models = media_models(config, env)
+    except ConfigError as error:
+        return [_problem("media", error)]
+    findings = []
+    for on, model, topic, setting, switch in (
+        (media.voice, models.speech, "voice notes", "media.speech_model", "media.voice"),
+        (media.photos, models.vision, "photos", "media.vision_model", "media.photos"),
+        (media.images, models.pictures, "pictures", "media.image_model", "media.images"),
+    ):
+        if not on:
+            continue
+        if model is None:
+            findings.append(Finding(
+                topic, WARNING, f"off: {setting} is a Hugging Face model and HF_TOKEN is not set",
+                f"add HF_TOKEN, make {setting} the URL of your own server, or set {switch}: false",
+            ))
+            continue
+        findings.append(_try_media(topic, model))
+    return findings
+
+
+def _try_media(topic: str, model: object) -> Finding:
+    from .llm import ChatModel
+    from .media import PictureModel, SpeechModel
+
+    described = model.target.describe()  # type: ignore[attr-defined]
+    try:
+        if isinstance(model, SpeechModel) and model.target.base_url:
+            model.transcribe(_SILENCE, mime_type="audio/wav", seconds=1)
+            return Finding(topic, OK, f"{described} took a tiny audio file")
+        if isinstance(model, ChatModel):  # a few tokens: cheap enough to try
+            model.reply(PROBE)
+            return Finding(topic, OK, f"{described} answered")
+        model._get_client()  # type: ignore[attr-defined]  # a hub model: its provider and mapping resolved, nothing sent
+    except BotjobError as error:
+        return _problem(topic, error, about=described)
+    if isinstance(model, PictureModel) and model.target.base_url:
+        return Finding(topic, OK, f"{described} is set (not tried: a picture costs)")
+    return Finding(topic, OK, f"{described} is served (looked up, not tried: a request would cost)")
 
 
 def _check_workflow(workflow: str | Path, config: Config) -> list[Finding]:

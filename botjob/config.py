@@ -45,6 +45,24 @@ class ChatSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """Voice notes, photos and pictures. Each model is a hub id (with its provider) or a URL."""
+
+    voice: bool = True  # voice notes, audio files and round video notes are transcribed and answered
+    speech_model: str = "openai/whisper-large-v3"
+    speech_provider: str = "hf-inference"  # pinned: "auto" takes the mapping's first provider, which may refuse OGG
+    max_voice_seconds: int = 120  # longer notes get reply.voice_too_long, with no model call
+    show_transcript: bool = False  # show "🎤 what was heard" above the answer
+    photos: bool = True  # photos and images sent as files are read by the vision model
+    vision_model: str = "zai-org/GLM-4.6V-Flash"
+    vision_provider: str = "auto"
+    images: bool = False  # /image <prompt> draws a picture: off by default, pictures cost more than words
+    image_model: str = "black-forest-labs/FLUX.1-schnell"
+    image_provider: str = "hf-inference"  # pinned, as for speech
+    images_per_day: int = 3  # pictures per chat per day (UTC); 0 = no limit
+
+
+@dataclass(frozen=True)
 class ReplySettings:
     greeting: str = (
         "Hi! I answer with a language model. I read new messages {schedule}, "
@@ -57,9 +75,14 @@ class ReplySettings:
     reset: str = "Done: I forgot our conversation."
     apology: str = "Sorry, I couldn't answer that one. Please try asking in another way."
     empty: str = "Sorry, I have no answer to that."
-    non_text: str = "I can only read text messages (or the caption of a photo)."
+    non_text: str = "I can read text, voice notes and photos, but not this kind of message."
     too_late: str = "Sorry, I could not answer this in time."
     cut_short: str = "Sorry, my answer above was cut short. Please ask again for the rest."
+    voice_too_long: str = "Please send a shorter voice note, or type your question."
+    file_too_big: str = "That file is too big for me to open (bots can download up to 20 MB)."
+    image_usage: str = "Tell me what to draw, for example: /image a lighthouse at dusk, in watercolour"
+    images_off: str = "I don't draw pictures here."
+    images_limit: str = "That's all the pictures I can draw for you today. Let's draw again tomorrow!"
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,7 @@ class Config:
     access: AccessSettings = field(default_factory=AccessSettings)
     run: RunSettings = field(default_factory=RunSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     source: str = "built-in defaults"
     notes: tuple[str, ...] = ()  # settings that still work but should change, said once per run
 
@@ -251,6 +275,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "run.concurrency": (1, 32),
     "run.max_age": (1, 23.5),
     "run.alert_after": (0, 30 * 86400),
+    "media.max_voice_seconds": (1, 3600),
+    "media.images_per_day": (0, 1000),
     "telegram.timeout": (1, 600),
 }
 

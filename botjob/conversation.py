@@ -6,6 +6,8 @@ many fields, so every optional one is tolerated.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import enum
 import re
 import unicodedata
@@ -14,6 +16,9 @@ from typing import Any
 
 TELEGRAM_TEXT_LIMIT = 4096  # in UTF-16 code units, as Telegram counts
 ALLOWED_UPDATES = ["message"]  # the update kinds the bot asks Telegram for
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # bytes: the largest file the Bot API lets a bot download
+DESCRIBE = "Describe this picture."  # the question a photo without a caption asks
+_VOICE_MARK = "\ue000{}\ue001"  # where a voice note's words go in a question, once heard (private-use characters)
 
 
 MEDIA_KINDS = (
@@ -21,6 +26,22 @@ MEDIA_KINDS = (
     "contact", "location", "venue", "poll", "dice", "story", "game",
 )
 GROUP_TYPES = ("group", "supergroup")
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file a message carries that the bot can use: something to hear, or a picture to see."""
+
+    kind: str  # "voice" (a voice note, audio file or round video note) or "image" (a photo, an image file)
+    file_id: str
+    mime_type: str
+    seconds: int = 0  # how long a voice note is
+    size: int = 0  # bytes, when Telegram says
+
+    @property
+    def mark(self) -> str:
+        """Stands for a voice note's words in a question until they are heard."""
+        return _VOICE_MARK.format(self.file_id)
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,7 @@ class Incoming:
     quoted_from_id: int | None = None  # who wrote that message
     date: int = 0  # when it was sent (Unix time)
     moved: tuple[int, int] | None = None  # a group became a supergroup: (old chat id, new chat id)
+    media: Media | None = None  # a voice note or picture the bot can hear or see
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,8 @@ class BotIdentity:
 class Action(enum.Enum):
     SKIP = "skip"  # finished without a reply
     SAY = "say"  # a fixed text (greeting, help, refusal...)
-    ASK = "ask"  # the model answers
+    ASK = "ask"  # the model answers (having heard or seen the media first)
+    DRAW = "draw"  # a picture model draws ``question``
     RESET = "reset"  # forget the chat's memory, then say so
 
 
@@ -70,6 +93,7 @@ class Work:
     reason: str = ""  # SKIP: why, for the log (never the text)
     sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
     moved: tuple[int, int] | None = None  # SKIP: a group became a supergroup, (old chat id, new chat id)
+    media: tuple[Media, ...] = ()  # ASK: voice notes to hear (their marks stand in the turns) or a picture to see
 
     @property
     def ids(self) -> str:
@@ -92,6 +116,14 @@ class ChatRules:
     refusal: str = ""
     schedule: str = "every few minutes"
     commands: str = ""  # the command menu, one "/name - what it does" per line
+    voice: bool = True
+    photos: bool = True
+    images: bool = False
+    max_voice_seconds: int = 120
+    voice_too_long: str = ""
+    file_too_big: str = ""
+    image_usage: str = ""
+    images_off: str = ""
 
 
 def _is_id(value: object) -> bool:
@@ -147,7 +179,33 @@ def parse_update(update: Any) -> Incoming | None:
         quoted_from_id=quoted_sender.get("id") if _is_id(quoted_sender.get("id")) else None,
         date=message["date"] if _is_id(message.get("date")) else 0,
         moved=_migration(message, chat["id"]),
+        media=_media_of(message),
     )
+
+
+def _media_of(message: dict[str, Any]) -> Media | None:
+    """The voice note or picture in a message: a photo at its largest size only."""
+    for kind in ("voice", "audio", "video_note"):
+        item = message.get(kind)
+        if isinstance(item, dict) and isinstance(item.get("file_id"), str):
+            default = "video/mp4" if kind == "video_note" else "audio/ogg" if kind == "voice" else "audio/mpeg"
+            return Media("voice", item["file_id"], str(item.get("mime_type") or default), _number(item.get("duration")),
+                         _number(item.get("file_size")))
+    photo = message.get("photo")
+    sizes = [s for s in photo if isinstance(s, dict) and isinstance(s.get("file_id"), str)] if isinstance(photo, list) else []
+    if sizes:
+        # Telegram lists the sizes smallest first: on a tie, the later one.
+        largest = max(enumerate(sizes), key=lambda i_s: (_number(i_s[1].get("width")) * _number(i_s[1].get("height")),
+                                                         _number(i_s[1].get("file_size")), i_s[0]))[1]
+        return Media("image", largest["file_id"], "image/jpeg", size=_number(largest.get("file_size")))
+    document = message.get("document")
+    if isinstance(document, dict) and str(document.get("mime_type", "")).startswith("image/") and isinstance(document.get("file_id"), str):
+        return Media("image", document["file_id"], str(document["mime_type"]), size=_number(document.get("file_size")))
+    return None
+
+
+def _number(value: object) -> int:
+    return value if _is_id(value) and value > 0 else 0  # type: ignore[return-value]
 
 
 def _migration(message: dict[str, Any], chat_id: int) -> tuple[int, int] | None:
@@ -199,7 +257,7 @@ def plan(updates: list[Any], bot: BotIdentity, rules: ChatRules) -> list[Work]:
         work = _decide(update_id, incoming, bot, rules)
         chat = work.chat_id if work.action is not Action.SKIP else None
         burst = open_burst.get(chat) if chat is not None else None
-        if work.action is Action.ASK and rules.merge_bursts and burst is not None and works[burst].asker == work.asker:
+        if work.action is Action.ASK and rules.merge_bursts and burst is not None and _merges_with(works[burst], work):
             works[burst] = _merge(works[burst], work)
             continue
         if chat is not None:
@@ -237,6 +295,8 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
             return Work(
                 Action.RESET, (incoming.update_id,), incoming.chat_id, incoming.message_id, text=rules.reset, sent_at=incoming.date
             )
+        if name == "image":
+            return _draw(incoming, (incoming.text or "")[command.end():].strip(), rules)
         if addressed:
             return _say(incoming, _fill(rules.help, rules))
         return _skip(incoming, "command for another bot")
@@ -249,11 +309,21 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
     if not _allowed(incoming, rules):
         return _refuse(incoming, rules)
 
-    if incoming.text is None:
+    media = incoming.media if incoming.media and (rules.voice if incoming.media.kind == "voice" else rules.photos) else None
+    if media is not None and media.size > DOWNLOAD_LIMIT:
+        return _say(incoming, rules.file_too_big)
+    if media is not None and media.seconds > rules.max_voice_seconds:
+        return _say(incoming, rules.voice_too_long)  # refused before any model hears it
+    if incoming.text is None and media is None:
         if incoming.has_media and (not in_group or replies_to_bot) and rules.non_text:
             return _say(incoming, rules.non_text)
         return _skip(incoming, "no text")
-    question = mention.sub("", incoming.text).strip() if mention else incoming.text.strip()
+    text = incoming.text or ""
+    question = mention.sub("", text).strip() if mention else text.strip()
+    if media is not None and media.kind == "voice":
+        question = f"{question}\n\n{media.mark}".strip()  # a caption first, then the words of the note
+    elif media is not None and not visible(question):
+        question = DESCRIBE
     if not visible(question):
         return _say(incoming, _fill(rules.help, rules))
     turns: list[dict[str, str]] = []
@@ -266,7 +336,25 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
     return Work(
         Action.ASK, (incoming.update_id,), incoming.chat_id, incoming.message_id,
         turns=tuple(turns), question=question, asker=incoming.sender_id, sent_at=incoming.date,
+        media=(media,) if media else (),
     )
+
+
+def _draw(incoming: Incoming, prompt: str, rules: ChatRules) -> Work:
+    if not rules.images:
+        return _say(incoming, rules.images_off)
+    if not visible(prompt):
+        return _say(incoming, rules.image_usage)
+    return Work(
+        Action.DRAW, (incoming.update_id,), incoming.chat_id, incoming.message_id,
+        question=prompt, asker=incoming.sender_id, sent_at=incoming.date,
+    )
+
+
+def _merges_with(first: Work, later: Work) -> bool:
+    """A burst is one person's questions; a picture is seen on its own."""
+    seeing = any(m.kind == "image" for m in first.media + later.media)
+    return first.asker == later.asker and not seeing
 
 
 def _merge(first: Work, later: Work) -> Work:
@@ -280,7 +368,28 @@ def _merge(first: Work, later: Work) -> Work:
         question=f"{first.question}\n\n{later.question}",
         asker=first.asker,
         sent_at=first.sent_at,
+        media=first.media + later.media,
     )
+
+
+def heard(work: Work, transcripts: dict[str, str]) -> Work:
+    """The work with its voice notes' words in place of their marks (file id -> transcript)."""
+
+    def fill(text: str) -> str:
+        for media in work.media:
+            text = text.replace(media.mark, transcripts.get(media.file_id, ""))
+        return text.strip()
+
+    turns = tuple({**turn, "content": fill(turn["content"])} for turn in work.turns)
+    return dataclasses.replace(work, turns=turns, question=fill(work.question))
+
+
+def with_image(messages: list[dict[str, Any]], image: bytes, mime_type: str) -> list[dict[str, Any]]:
+    """The chat with a picture attached to its last user message, as an OpenAI ``image_url`` part."""
+    url = f"data:{mime_type};base64,{base64.b64encode(image).decode('ascii')}"
+    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    parts = [{"type": "text", "text": messages[last]["content"]}, {"type": "image_url", "image_url": {"url": url}}]
+    return [*messages[:last], {"role": "user", "content": parts}, *messages[last + 1:]]
 
 
 def _fill(template: str, rules: ChatRules) -> str:

@@ -92,6 +92,8 @@ class Bot(Protocol):
         self, chat_id: int, text: str, *, reply_to_message_id: int | None = None, entities: list[dict[str, object]] | None = None
     ) -> object: ...
 
+    def send_photo(self, chat_id: int, photo: bytes, *, caption: str = "", reply_to_message_id: int | None = None) -> object: ...
+
 
 class Pacing(Protocol):
     def wait(self, chat_id: int) -> float: ...
@@ -141,7 +143,19 @@ class Delivery:
                 return False
         return True
 
-    def _send(self, work: Work, part: Formatted, *, record: Callable[[Work], None]) -> None:
+    def deliver_photo(self, work: Work, png: bytes, caption: str) -> bool:
+        """Send a picture and record the work finished, as one step; False when the chat cannot receive it."""
+        try:
+            self._send(work, Formatted(caption), record=self.ledger.finish, photo=png)
+        except BotjobError as error:
+            if error.kind is not Failure.MESSAGE:
+                raise
+            log.warning("update %s: picture not delivered (%s)", work.ids, error)
+            self.ledger.finish(work)
+            return False
+        return True
+
+    def _send(self, work: Work, part: Formatted, *, record: Callable[[Work], None], photo: bytes | None = None) -> None:
         """One part: wait for its turn (no lock held), then send it and record it under the lock."""
         entities = list(part.entities)
         retries_used = 0
@@ -152,7 +166,10 @@ class Delivery:
             self.pacer.wait(chat_id)
             try:
                 with self.ledger.lock:
-                    self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=entities or None)
+                    if photo is not None:
+                        self.bot.send_photo(chat_id, photo, caption=part.text, reply_to_message_id=reply_to)
+                    else:
+                        self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=entities or None)
                     record(work)
                 return
             except TelegramError as error:

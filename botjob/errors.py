@@ -61,8 +61,8 @@ TOKEN_HINT = "check TELEGRAM_BOT_TOKEN: copy the token again from @BotFather (/t
 WEBHOOK_HINT = "a webhook is set for this bot: delete it (python -m botjob check --fix, or call deleteWebhook)"
 POLLER_HINT = "another process polls this bot with getUpdates: stop it (or revoke the token in @BotFather)"
 
-# Methods whose 400/403 answers concern one chat or message, not the whole bot.
-_PER_CHAT_METHODS = {"sendmessage", "sendchataction", "setmessagereaction"}
+# Methods whose 400/403/404 answers concern one chat, message or file, not the whole bot.
+_PER_CHAT_METHODS = {"sendmessage", "sendphoto", "sendchataction", "setmessagereaction", "getfile", "download"}
 
 
 class TelegramError(BotjobError):
@@ -89,6 +89,8 @@ class TelegramError(BotjobError):
 def _classify(method: str, code: int | None, description: str) -> tuple[Failure, str | None]:
     if code is None or code == 429 or code >= 500:
         return Failure.TRANSIENT, None
+    if code in (400, 403, 404) and method.lower() in ("getfile", "download"):
+        return Failure.MESSAGE, None  # a file Telegram no longer has, or one too big to download
     if code in (401, 404):  # Telegram answers 404 to a malformed token, 401 to a revoked one
         return Failure.BOT_WIDE, TOKEN_HINT
     if code == 409:

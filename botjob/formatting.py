@@ -32,6 +32,13 @@ def plain(text: str) -> Formatted:
     return Formatted(text)
 
 
+def joined(first: Formatted, second: Formatted) -> Formatted:
+    """One message after the other, as one message."""
+    shift = utf16_len(first.text)
+    moved = tuple({**entity, "offset": int(entity["offset"]) + shift} for entity in second.entities)  # type: ignore[call-overload]
+    return Formatted(first.text + second.text, first.entities + moved)
+
+
 def from_markdown(markdown: str) -> Formatted:
     """The model's Markdown converted; its words all kept, its markers turned into entities."""
     from telegramify_markdown import convert  # imported on first use: an idle run never pays for it

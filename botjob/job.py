@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from . import conversation, formatting
+from . import conversation
+from .answering import Answerer, Helpers, MediaModels, Memory, Model, Usage, model_calls
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
 from .delivery import Delivery, Ledger
@@ -39,7 +40,6 @@ COMMANDS = [
     {"command": "help", "description": "How to use it"},
     {"command": "reset", "description": "Forget our conversation"},  # offered only when the bot remembers
 ]
-TYPING_WAIT = 2.0  # seconds a reply waits, at most, for its "typing…" to reach Telegram first
 
 T = TypeVar("T")
 
@@ -51,25 +51,6 @@ def bot_commands(remembers: bool) -> list[dict[str, str]]:
 
 def _digest(commands: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
-
-
-class Model(Protocol):
-    def reply(self, messages: list[dict[str, str]]) -> str: ...
-
-
-class Memory(Protocol):
-    def load(self, chat_id: int) -> list[dict[str, str]]: ...
-    def remember(self, chat_id: int, user_text: str, assistant_text: str) -> None: ...
-    def forget(self, chat_id: int) -> bool: ...
-    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
-
-
-class Usage(Protocol):
-    def check(self, chat_id: int) -> str: ...  # "ok", "last-warning" or "silent"
-    def mark_told(self, chat_id: int) -> None: ...
-    def count(self, chat_id: int) -> None: ...
-    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
-    def save(self) -> None: ...
 
 
 @dataclass
@@ -128,6 +109,8 @@ class BatchJob:
         *,
         memory: Memory | None = None,
         usage: Usage | None = None,
+        media: MediaModels = MediaModels(),
+        pictures_usage: Usage | None = None,
         schedule: Callable[[], str] = lambda: "every few minutes",
         show_text: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -141,6 +124,8 @@ class BatchJob:
         self.config = config
         self.memory = memory
         self.usage = usage
+        self.media = media
+        self.pictures_usage = pictures_usage
         self._schedule = schedule  # read only when a greeting needs it
         self.show_text = show_text  # local debugging only; never set inside GitHub Actions
         self.clock = clock
@@ -153,7 +138,7 @@ class BatchJob:
         self._moved: dict[int, int] = {}  # groups that became supergroups: old chat id -> new
         self._stopping = threading.Event()
         self._helpers: ThreadPoolExecutor | None = None
-        self._delivery: Delivery | None = None
+        self._answerer: Answerer | None = None
         self._identity = BotIdentity(0)
         self._registering = False  # the command menu is being registered by a helper
 
@@ -254,10 +239,18 @@ class BatchJob:
 
     def _answer(self, ledger: Ledger, report: RunReport, cap: int, linger_until: float) -> None:
         """Answer everything waiting, chats in parallel; fetch again as soon as the offset moves on."""
-        self._delivery = Delivery(
+        delivery = Delivery(
             self.bot, self.pacer, ledger,
             retries=self.config.run.retries, time_left=lambda: self._deadline - self.clock(),
             sleep=self.sleep, moved=self._chat_of, on_moved=self._chat_moved,
+        )
+        helpers = Helpers(
+            retrying=self._retrying, beside=self._beside, chat_of=self._chat_of, count=self._count,
+            counting=self._counting, clock=self.clock, wall_clock=self.wall_clock, show_text=self.show_text,
+        )
+        self._answerer = Answerer(
+            self.bot, self.model, self.config, delivery, helpers,
+            media=self.media, memory=self.memory, usage=self.usage, pictures_usage=self.pictures_usage,
         )
         chats = _Chats()
         running: dict[Future[None], int] = {}
@@ -350,7 +343,8 @@ class BatchJob:
                 reasons.append(reason)
                 return
             try:
-                self._do(work, ledger, report)
+                assert self._answerer is not None
+                self._count(report, self._answerer.answer(work, ledger, report), work)
             except BotjobError as error:
                 failures.append(error)
                 self._stopping.set()  # the other chats stop after what they are doing
@@ -364,18 +358,18 @@ class BatchJob:
             return "stopped by a failure"
         if self.clock() >= self._deadline:
             return "time budget used up"
-        cap = self.config.run.max_model_calls
-        if work.action is Action.ASK:
+        cap, needed = self.config.run.max_model_calls, model_calls(work)
+        if needed:
             with self._counting:
-                if cap and report.model_calls >= cap:
+                if cap and report.model_calls + needed > cap:
                     return f"reached the cap of {cap} model calls"
-                report.model_calls += 1  # reserved now, so parallel workers never pass the cap
+                report.model_calls += needed  # reserved now, so parallel workers never pass the cap
         return ""
 
     @functools.cached_property
     def rules(self) -> ChatRules:
         menu = "\n".join(f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}" for c in bot_commands(self.memory is not None))
-        return _rules(self.config, self._schedule(), menu)
+        return _rules(self.config, self._schedule(), menu, self.media)
 
     def _count(self, report: RunReport, outcome: str, work: Work) -> None:
         with self._counting:
@@ -389,83 +383,6 @@ class BatchJob:
         with self._counting:
             report.skipped += len(work.update_ids)
         log.info("update %s finished without a reply (%s)", work.ids, work.reason)
-
-    def _do(self, work: Work, ledger: Ledger, report: RunReport) -> None:
-        if work.action is Action.ASK:
-            outcome = self._ask(work, ledger, report)
-        else:
-            if work.action is Action.RESET and self.memory is not None:
-                self.memory.forget(self._chat_of(work.chat_id))
-            outcome = "answered" if self._deliver(work, work.text) else "failed"
-        self._count(report, outcome, work)
-
-    def _ask(self, work: Work, ledger: Ledger, report: RunReport) -> str:
-        """Answer a question with the model; the report field its outcome counts in."""
-        with self._counting:
-            allowance = self.usage.check(self._chat_of(work.chat_id)) if self.usage else "ok"
-        if allowance != "ok":
-            with self._counting:
-                report.model_calls -= 1  # reserved in _why_stop, not used
-            told = allowance == "last-warning" and self._deliver(work, self.config.access.daily_limit_reply)
-            if allowance == "silent":
-                ledger.finish(work)
-            if told:
-                with self._counting:
-                    self.usage.mark_told(self._chat_of(work.chat_id))  # type: ignore[union-attr]
-                    self.usage.save()  # type: ignore[union-attr]
-            return "skipped"
-        typing = self._typing(self._chat_of(work.chat_id))  # beside the model call, not before it
-        history = self.memory.load(self._chat_of(work.chat_id)) if self.memory else []
-        messages = conversation.build_prompt(self.config.llm.system_prompt, work.turns, history)
-        if self.show_text:
-            log.debug("prompt for update %s: %r", work.ids, messages)
-        started = self.clock()
-        try:
-            raw = self._retrying("model", lambda: self.model.reply(messages))
-        except BotjobError as error:
-            return self._unanswerable(work, error, report)
-        with self._counting:
-            report.model_seconds.append(self.clock() - started)
-        text = conversation.clean_model_text(raw) or self.config.reply.empty
-        wait([typing], timeout=TYPING_WAIT)  # "typing…" first, then the answer
-        if not self._deliver(work, text, formatted=True):
-            return "failed"
-        if self.memory is not None:
-            self.memory.remember(self._chat_of(work.chat_id), work.question, text)
-        if self.usage is not None:
-            with self._counting:
-                self.usage.count(self._chat_of(work.chat_id))
-                self.usage.save()
-        return "answered"
-
-    def _unanswerable(self, work: Work, error: BotjobError, report: RunReport) -> str:
-        """The model gave no answer. Only a rejected question, or one about to expire, is finished here."""
-        too_old = work.sent_at and self.wall_clock() - work.sent_at > self.config.run.max_age * 3600
-        if error.kind is Failure.MESSAGE:
-            log.warning("update %s: the model rejected the question (%s); apologising", work.ids, error)
-            self._deliver(work, self.config.reply.apology)
-            return "failed"
-        if too_old:
-            # Telegram drops it at 24 h: a short sorry beats silence, even when the bot is down.
-            log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.ids, error)
-            self._deliver(work, self.config.reply.too_late)
-            if error.kind is Failure.TRANSIENT:
-                return "failed"
-            self._count(report, "failed", work)  # finished with a sorry, though the run stops for the owner
-        raise error  # bot-wide or lasting: the question stays unconfirmed for the next run
-
-    def _deliver(self, work: Work, text: str, *, formatted: bool = False) -> bool:
-        """Send a reply and record the work finished; False when this chat cannot receive it (finished all the same).
-
-        Only the model's answers are read as Markdown (``chat.format``); the
-        fixed texts go as they are.
-        """
-        message = formatting.plain(text)
-        if formatted and self.config.chat.format == "markdown":
-            converted = formatting.from_markdown(text)
-            message = converted if converted.text.strip() else message  # never an empty reply for an odd answer
-        assert self._delivery is not None
-        return self._delivery.deliver(work, message)
 
     # ------------------------------------------------------------------ beside the work: "typing…", the menu, the model client
 
@@ -481,17 +398,6 @@ class BatchJob:
             done.set_result(None)
             return done
         return self._helpers.submit(call)
-
-    def _typing(self, chat_id: int) -> Future[None]:
-        """Shows "typing…" while the model thinks; purely cosmetic, so any failure is ignored."""
-
-        def show() -> None:
-            try:
-                self.bot.send_chat_action(chat_id)
-            except BotjobError as error:
-                log.debug("typing indicator not shown (%s)", error)
-
-        return self._beside(show)
 
     # ------------------------------------------------------------------ chats and the bot itself
 
@@ -565,7 +471,7 @@ def _names_anyone(update: object) -> bool:
     return incoming is not None and (incoming.chat_type in conversation.GROUP_TYPES or "@" in (incoming.text or ""))
 
 
-def _rules(config: Config, schedule: str, commands: str) -> ChatRules:
+def _rules(config: Config, schedule: str, commands: str, media: MediaModels) -> ChatRules:
     return ChatRules(
         groups=config.chat.groups,
         merge_bursts=config.chat.merge_bursts,
@@ -578,5 +484,13 @@ def _rules(config: Config, schedule: str, commands: str) -> ChatRules:
         refusal=config.access.refusal,
         schedule=schedule,
         commands=commands,
+        voice=media.speech is not None,  # a bot that cannot hear says so (reply.non_text)
+        photos=media.vision is not None,
+        images=config.media.images,
+        max_voice_seconds=config.media.max_voice_seconds,
+        voice_too_long=config.reply.voice_too_long,
+        file_too_big=config.reply.file_too_big,
+        image_usage=config.reply.image_usage,
+        images_off=config.reply.images_off,
     )
 

@@ -87,91 +87,33 @@ class ModelTarget:
         return f"endpoint {host}" if self.base_url else f"{self.model} via provider {self.provider}"
 
 
-class ChatModel:
-    """Answers a list of chat messages (OpenAI roles) with one text.
+class HostedModel:
+    """A model reached through huggingface_hub's InferenceClient: its client, made once, the settings
+    checked before the first request, and every library error translated, once, into our classes.
 
-    ``task`` is "chat-completion" (a chat model, the default) or
-    "text-generation" (a base model behind a TGI endpoint, or a hub model
-    routed with provider "hf-inference").
+    ``setting`` names the owner's setting for the model (for the fixes the
+    errors suggest) and ``purpose`` what the model is for, in words.
     """
 
-    def __init__(
-        self,
-        target: ModelTarget,
-        *,
-        token: str | None,
-        timeout: float = 60.0,
-        max_tokens: int = 512,
-        temperature: float | None = 0.7,
-        task: str = CHAT_COMPLETION,
-    ) -> None:
-        if task not in TASKS:
-            raise ConfigError(f"unknown model task {task!r}", hint=f"set llm.task to one of: {', '.join(TASKS)}")
-        if task == TEXT_GENERATION and not target.base_url and target.provider != "hf-inference":
-            raise ConfigError(
-                f"llm.task is text-generation, but no endpoint URL is given for {target.model}",
-                hint=TGI_HINT,
-            )
+    hf_task = "conversational"  # the task name huggingface_hub's provider helpers know
+
+    def __init__(self, target: ModelTarget, *, token: str | None, timeout: float, setting: str, purpose: str) -> None:
         if not target.base_url and not token:
-            raise ConfigError("HF_TOKEN is not set, and no BOTJOB_LLM_URL is given", hint=TOKEN_HINT)
+            where = "no BOTJOB_LLM_URL is given" if setting == "llm.model" else f"{setting} is not a URL"
+            raise ConfigError(f"HF_TOKEN is not set, and {where}", hint=TOKEN_HINT)
         self.target = target
-        self.task = task
+        self.setting = setting
+        self.purpose = purpose
         self._token = token or None
         self.timeout = timeout
-        self.max_tokens = max_tokens
-        self.temperature = temperature
         self._client: Any = None
         self._model_name: str | None = None
         self._settings_checked = False
-        self._client_lock = threading.Lock()  # the chats' workers share one client, made (and named) once
-
-    def reply(self, messages: list[dict[str, str]]) -> str:
-        """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
-        if self.task == TEXT_GENERATION:
-            return self._continue_transcript(messages)
-        client = self._get_client()
-        try:
-            output = client.chat_completion(
-                messages,
-                model=self._model_name,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-            )
-        except Exception as error:  # the library raises several unrelated types: translate them all here
-            raise self._translate(error) from None
-        try:
-            content = output.choices[0].message.content
-        except (AttributeError, IndexError, TypeError):
-            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT) from None
-        return content or ""
-
-    def _continue_transcript(self, messages: list[dict[str, str]]) -> str:
-        """A base model's answer: it continues the chat written as a transcript, up to the next turn."""
-        client = self._get_client()
-        prompt = transcript(messages)
-        sampling: dict[str, Any] = {"do_sample": False}  # TGI rejects temperature 0: greedy decoding instead
-        if self.temperature:
-            sampling = {"do_sample": True, "temperature": self.temperature}
-        log.debug("text generation: %d messages, %d chars of prompt", len(messages), len(prompt))
-        try:
-            generated = client.text_generation(
-                prompt,
-                max_new_tokens=self.max_tokens,
-                stop=STOP_SEQUENCES,
-                return_full_text=False,
-                **sampling,
-            )
-        except Exception as error:  # same translation as chat
-            raise self._translate(error) from None
-        if not isinstance(generated, str):
-            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT)
-        if generated.startswith(prompt):  # a server that ignores return_full_text
-            generated = generated[len(prompt):]
-        return first_turn(generated)
+        self._client_lock = threading.Lock()  # the chats' workers share one client, made once
 
     def prepare(self) -> None:
-        """Import the client, check the settings and learn the endpoint's model name now, before the
-        first question needs them; a failure here is met again, and reported, by that question."""
+        """Import the client and check the settings now, before the first question needs them;
+        a failure here is met again, and reported, by that question."""
         try:
             self._get_client()
         except BotjobError:
@@ -179,29 +121,19 @@ class ChatModel:
 
     def _get_client(self) -> Any:
         with self._client_lock:
-            return self._client or self._make_client()
+            if self._client is None:
+                if not self._settings_checked:
+                    self._check_settings()
+                    self._settings_checked = True
+                self._client = self._make_client()
+            return self._client
 
     def _make_client(self) -> Any:
-        if not self._settings_checked:
-            self._check_settings()
-            self._settings_checked = True
-        if self._client is None:
-            from huggingface_hub import InferenceClient
+        raise NotImplementedError
 
-            if self.target.base_url and self.task == TEXT_GENERATION:
-                # TGI generates at the URL itself and ignores model names: no discovery.
-                self._client = InferenceClient(base_url=_endpoint_root(self.target.base_url), token=self._token, timeout=self.timeout)
-            elif self.target.base_url:
-                self._model_name = self.target.endpoint_model or self._discover_endpoint_model()
-                self._client = InferenceClient(base_url=self.target.base_url, token=self._token, timeout=self.timeout)
-            else:
-                self._client = InferenceClient(
-                    model=self.target.model,
-                    provider=self.target.provider,  # type: ignore[arg-type]
-                    token=self._token,
-                    timeout=self.timeout,
-                )
-        return self._client
+    def _probe(self) -> tuple[Any, dict[str, Any]]:
+        """Inputs and parameters of a request that is prepared, never sent, by the settings check."""
+        return _SETTINGS_PROBE, {"model": self.target.model}
 
     def _check_settings(self) -> None:
         """Find settings that cannot work before the first question, so no question is blamed for them.
@@ -218,53 +150,28 @@ class ChatModel:
             from huggingface_hub.inference._providers import get_provider_helper
         except ImportError:
             return
-        chat = self.task == CHAT_COMPLETION
+        inputs, parameters = self._probe()
         try:
-            helper = get_provider_helper(self.target.provider, task="conversational" if chat else "text-generation", model=self.target.model)
-            helper.prepare_request(
-                inputs=_SETTINGS_PROBE if chat else transcript(_SETTINGS_PROBE),
-                parameters={"model": self.target.model} if chat else {},
-                headers={},
-                model=self.target.model,
-                api_key=self._token,
-            )
+            helper = get_provider_helper(self.target.provider, task=self.hf_task, model=self.target.model)
+            helper.prepare_request(inputs=inputs, parameters=parameters, headers={}, model=self.target.model, api_key=self._token)
         except ValueError as error:
-            raise ConfigError(f"the model settings cannot work: {error}", hint=self._model_hint()) from None
+            raise ConfigError(f"the {self.purpose} model settings cannot work: {error}", hint=self._model_hint()) from None
+        except StopIteration:  # the library's way of saying that the model's mapping is empty
+            raise ConfigError(
+                f"no Inference Provider serves {self.target.model} for {self.purpose}", hint=self._model_hint()
+            ) from None
         except Exception as error:  # looking the model up on the Hub failed: 404, gated, unreachable...
             raise self._translate(error) from None
 
     def _model_hint(self) -> str:
         if self.target.base_url:
-            return (
-                f"set llm.endpoint_model to a model that {self.target.describe()} serves (empty: ask its /v1/models), "
-                "or fix BOTJOB_LLM_URL; without an endpoint URL, llm.model is asked through Inference Providers"
-            )
+            return f"check {self.setting}: {self.target.describe()} does not serve it for {self.purpose}"
+        provider = self.setting.replace("_model", "_provider") if self.setting.startswith("media.") else "llm.provider"
         return (
-            f"set llm.model in botjob.yaml to a model that Inference Providers serve ({SERVED_MODELS}), or pick "
-            f"another llm.provider; huggingface.co/{self.target.model} shows who serves it"
+            f"set {self.setting} in botjob.yaml to a model that Inference Providers serve for {self.purpose} "
+            f"({SERVED_MODELS}), or pick another {provider}; huggingface.co/{self.target.model} shows who serves it"
         )
 
-    def _discover_endpoint_model(self) -> str | None:
-        """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it.
-
-        A server that lists no models gets the library's placeholder name; a
-        server that cannot be reached right now is a transient failure, so a
-        blip never turns into a wrong model name.
-        """
-        url = _endpoint_root(self.target.base_url) + "/v1/models"
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        try:
-            answer = requests.get(url, headers=headers, timeout=(5, self.timeout))
-        except requests.RequestException as error:
-            raise ModelError(f"cannot reach the model ({type(error).__name__})", kind=Failure.TRANSIENT) from None
-        if answer.status_code in (408, 425, 429) or answer.status_code >= 500:
-            raise self._translate_status(answer, None)
-        try:
-            name = answer.json()["data"][0]["id"] if answer.ok else None
-        except (ValueError, KeyError, TypeError, IndexError):
-            name = None
-        log.debug("endpoint model name: %s", name or "(not listed; the server's default)")
-        return name if isinstance(name, str) else None
 
     def _translate(self, error: Exception) -> BotjobError:
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
@@ -316,12 +223,13 @@ class ChatModel:
                 f"{detail}: {where} was not found",
                 kind=Failure.BOT_WIDE,
                 status=status,
-                hint=TGI_HINT
-                if self.task == TEXT_GENERATION
-                else "pick a model that Inference Providers serve (llm.model in botjob.yaml) or fix BOTJOB_LLM_URL",
+                hint=TGI_HINT if getattr(self, "task", "") == TEXT_GENERATION else self._model_hint(),
             )
         if status in (408, 425, 429) or status >= 500:
             return ModelError(detail, kind=Failure.TRANSIENT, status=status, retry_after=retry_after)
+        if status == 415:  # the model takes no file of this kind: every one would be refused alike
+            return ModelError(f"{detail}: {where} does not take this kind of file", kind=Failure.BOT_WIDE, status=status,
+                              hint=self._model_hint())
         if status in (400, 422) and _MODEL_REFUSED.search(_error_text(response, server_message)):
             # The same status as a rejected question, but the model is the problem: no question is to blame.
             name = self._model_name or self.target.endpoint_model if self.target.base_url else self.target.model
@@ -342,6 +250,136 @@ class ChatModel:
         if otherwise is not None:
             return ModelError(detail, kind=otherwise, status=status, retry_after=retry_after)
         return ModelError(detail, kind=Failure.BOT_WIDE, status=status, hint=f"check the model settings for {where}")
+
+
+class ChatModel(HostedModel):
+    """Answers a list of chat messages (OpenAI roles) with one text.
+
+    ``task`` is "chat-completion" (a chat model, the default) or
+    "text-generation" (a base model behind a TGI endpoint, or a hub model
+    routed with provider "hf-inference"). A message's content may be a list
+    of parts (text and images) for a vision model.
+    """
+
+    def __init__(
+        self,
+        target: ModelTarget,
+        *,
+        token: str | None,
+        timeout: float = 60.0,
+        max_tokens: int = 512,
+        temperature: float | None = 0.7,
+        task: str = CHAT_COMPLETION,
+        setting: str = "llm.model",
+        purpose: str = "chat",
+    ) -> None:
+        if task not in TASKS:
+            raise ConfigError(f"unknown model task {task!r}", hint=f"set llm.task to one of: {', '.join(TASKS)}")
+        if task == TEXT_GENERATION and not target.base_url and target.provider != "hf-inference":
+            raise ConfigError(
+                f"llm.task is text-generation, but no endpoint URL is given for {target.model}",
+                hint=TGI_HINT,
+            )
+        super().__init__(target, token=token, timeout=timeout, setting=setting, purpose=purpose)
+        self.hf_task = "conversational" if task == CHAT_COMPLETION else "text-generation"
+        self.task = task
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def reply(self, messages: list[dict[str, str]]) -> str:
+        """One completion; raises ``ModelError`` (or ``ConfigError``) on failure."""
+        if self.task == TEXT_GENERATION:
+            return self._continue_transcript(messages)
+        client = self._get_client()
+        try:
+            output = client.chat_completion(
+                messages,
+                model=self._model_name,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except Exception as error:  # the library raises several unrelated types: translate them all here
+            raise self._translate(error) from None
+        try:
+            content = output.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT) from None
+        return content or ""
+
+    def _continue_transcript(self, messages: list[dict[str, str]]) -> str:
+        """A base model's answer: it continues the chat written as a transcript, up to the next turn."""
+        client = self._get_client()
+        prompt = transcript(messages)
+        sampling: dict[str, Any] = {"do_sample": False}  # TGI rejects temperature 0: greedy decoding instead
+        if self.temperature:
+            sampling = {"do_sample": True, "temperature": self.temperature}
+        log.debug("text generation: %d messages, %d chars of prompt", len(messages), len(prompt))
+        try:
+            generated = client.text_generation(
+                prompt,
+                max_new_tokens=self.max_tokens,
+                stop=STOP_SEQUENCES,
+                return_full_text=False,
+                **sampling,
+            )
+        except Exception as error:  # same translation as chat
+            raise self._translate(error) from None
+        if not isinstance(generated, str):
+            raise ModelError("the model answered without a reply", kind=Failure.TRANSIENT)
+        if generated.startswith(prompt):  # a server that ignores return_full_text
+            generated = generated[len(prompt):]
+        return first_turn(generated)
+
+    def _make_client(self) -> Any:
+        from huggingface_hub import InferenceClient
+
+        if self.target.base_url and self.task == TEXT_GENERATION:
+            # TGI generates at the URL itself and ignores model names: no discovery.
+            return InferenceClient(base_url=_endpoint_root(self.target.base_url), token=self._token, timeout=self.timeout)
+        if self.target.base_url:
+            self._model_name = self.target.endpoint_model or self._discover_endpoint_model()
+            return InferenceClient(base_url=self.target.base_url, token=self._token, timeout=self.timeout)
+        return InferenceClient(
+            model=self.target.model,
+            provider=self.target.provider,  # type: ignore[arg-type]
+            token=self._token,
+            timeout=self.timeout,
+        )
+
+    def _probe(self) -> tuple[Any, dict[str, Any]]:
+        if self.task == CHAT_COMPLETION:
+            return super()._probe()
+        return transcript(_SETTINGS_PROBE), {}
+
+    def _model_hint(self) -> str:
+        if self.target.base_url and self.setting == "llm.model":
+            return (
+                f"set llm.endpoint_model to a model that {self.target.describe()} serves (empty: ask its /v1/models), "
+                "or fix BOTJOB_LLM_URL; without an endpoint URL, llm.model is asked through Inference Providers"
+            )
+        return super()._model_hint()
+
+    def _discover_endpoint_model(self) -> str | None:
+        """The name an OpenAI-compatible server serves: vLLM rejects any other, TGI and llama.cpp ignore it.
+
+        A server that lists no models gets the library's placeholder name; a
+        server that cannot be reached right now is a transient failure, so a
+        blip never turns into a wrong model name.
+        """
+        url = _endpoint_root(self.target.base_url) + "/v1/models"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            answer = requests.get(url, headers=headers, timeout=(5, self.timeout))
+        except requests.RequestException as error:
+            raise ModelError(f"cannot reach the model ({type(error).__name__})", kind=Failure.TRANSIENT) from None
+        if answer.status_code in (408, 425, 429) or answer.status_code >= 500:
+            raise self._translate_status(answer, None)
+        try:
+            name = answer.json()["data"][0]["id"] if answer.ok else None
+        except (ValueError, KeyError, TypeError, IndexError):
+            name = None
+        log.debug("endpoint model name: %s", name or "(not listed; the server's default)")
+        return name if isinstance(name, str) else None
 
 
 def transcript(messages: list[dict[str, str]]) -> str:

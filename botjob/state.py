@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 OFFSET_FILE = "offset.json"
 PROFILE_FILE = "bot.json"
 USAGE_FILE = "usage.json"  # daily counts (memory.DailyUsage)
+PICTURES_FILE = "pictures.json"  # pictures drawn per chat today (memory.DailyUsage)
 TROUBLE_FILE = "trouble.json"  # when a passing trouble began, while it lasts
 MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 

@@ -13,7 +13,7 @@ import binascii
 import json
 from pathlib import PurePosixPath
 
-from botjob.state import MEMORY_DIR, OFFSET_FILE, USAGE_FILE
+from botjob.state import MEMORY_DIR, OFFSET_FILE, PICTURES_FILE, USAGE_FILE
 
 
 def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
@@ -25,7 +25,7 @@ def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
     try:
         if path.as_posix() == OFFSET_FILE:
             return _merge_offsets(json.loads(theirs), json.loads(ours))
-        if path.as_posix() == USAGE_FILE:
+        if path.as_posix() in (USAGE_FILE, PICTURES_FILE):
             return _merge_usage(json.loads(theirs), json.loads(ours))
         if path.parent.as_posix() == MEMORY_DIR:
             return theirs if _fernet_time(theirs) > _fernet_time(ours) else ours

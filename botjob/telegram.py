@@ -8,6 +8,7 @@ part of every request URL, so it is scrubbed from every exception text.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -35,17 +36,29 @@ class TelegramClient:
             raise ValueError("a bot token is required")
         self._token = token
         self._base = f"{api_url.rstrip('/')}/bot{token}/"
+        self._files = f"{api_url.rstrip('/')}/file/bot{token}/"
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._session = session or _pooled_session()
 
-    def call(self, method: str, params: dict[str, Any] | None = None, *, read_timeout: float | None = None) -> Any:
-        """Call a Bot API method and return its ``result``, or raise ``TelegramError``."""
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, *, read_timeout: float | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Any:
+        """Call a Bot API method and return its ``result``, or raise ``TelegramError``.
+
+        Parameters go as a JSON body; with ``files``, as multipart form data
+        (objects JSON-encoded, as the Bot API takes them in forms).
+        """
         body = {k: v for k, v in (params or {}).items() if v is not None}
         timeout = (self.connect_timeout, read_timeout if read_timeout is not None else self.timeout)
         response, failure = None, ""
         try:
-            response = self._session.post(self._base + method, json=body, timeout=timeout)
+            if files:
+                form = {k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in body.items()}
+                response = self._session.post(self._base + method, data=form, files=files, timeout=timeout)
+            else:
+                response = self._session.post(self._base + method, json=body, timeout=timeout)
         except requests.RequestException as error:
             failure = redact(f"{type(error).__name__}: {error}", [self._token])
         if response is None:
@@ -101,6 +114,40 @@ class TelegramClient:
             # Replies arrive minutes later: thread them, but never lose one because the question was deleted.
             params["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}
         return self.call("sendMessage", params)
+
+    def send_photo(
+        self, chat_id: int | str, photo: bytes, *, caption: str = "", reply_to_message_id: int | None = None
+    ) -> dict[str, Any]:
+        """Upload a picture (multipart), threaded like a reply."""
+        params: dict[str, Any] = {"chat_id": chat_id, "caption": caption or None}
+        if reply_to_message_id is not None:
+            params["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}
+        return self.call("sendPhoto", params, files={"photo": ("picture.png", photo, "image/png")}, read_timeout=self.timeout + 30)
+
+    def get_file(self, file_id: str) -> dict[str, Any]:
+        return self.call("getFile", {"file_id": file_id})
+
+    def download(self, file_path: str, *, max_bytes: int) -> bytes:
+        """A file's bytes from its ``file_path`` (getFile), kept in memory; at most ``max_bytes``."""
+        response, failure = None, ""
+        try:
+            response = self._session.get(self._files + file_path, stream=True, timeout=(self.connect_timeout, self.timeout + 60))
+        except requests.RequestException as error:
+            failure = redact(f"{type(error).__name__}: {error}", [self._token])
+        if response is None:
+            raise TelegramError("download", None, f"no answer from Telegram ({failure})")
+        with response:
+            if response.status_code != 200:
+                raise TelegramError("download", response.status_code, f"the file could not be downloaded (HTTP {response.status_code})")
+            content = bytearray()
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    content.extend(chunk)
+                    if len(content) > max_bytes:
+                        raise TelegramError("download", 400, "Bad Request: file is too big")
+            except requests.RequestException as error:
+                raise TelegramError("download", None, f"the download broke off ({type(error).__name__})") from None
+        return bytes(content)
 
     def send_chat_action(self, chat_id: int | str, action: str = "typing") -> bool:
         # Cosmetic: a short wait, so a slow answer never holds up a reply.

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .config import Config
-from .environment import bot_token, model_url, state_key, telegram_api_url
+from .environment import bot_token, check_address, model_url, state_key, telegram_api_url
 from .errors import ConfigError
-from .job import BatchJob, Memory, Usage
+from .answering import MediaModels, Memory, Usage
+from .job import BatchJob
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
-from .state import MEMORY_DIR, USAGE_FILE, StateStore
+from .state import MEMORY_DIR, PICTURES_FILE, USAGE_FILE, StateStore
 from .telegram import TelegramClient
 
 
@@ -62,6 +63,7 @@ def build_job(
         task=config.llm.task,
     )
     key = state_key(env)
+    media = MediaModels() if dry_run else media_models(config, env)
     return BatchJob(
         bot,
         model,
@@ -69,10 +71,40 @@ def build_job(
         config,
         memory=_memory(config, Path(state_dir), key),
         usage=_usage(config, Path(state_dir), key or bot_token(env)),
+        media=media,
+        pictures_usage=_pictures_usage(config, Path(state_dir), key or bot_token(env)) if media.pictures else None,
         schedule=schedule_in_words,
         show_text=show_text,
         pacer=Pacer(),
     )
+
+
+def media_models(config: Config, env: Mapping[str, str]) -> MediaModels:
+    """The models for voice notes, photos and pictures that the settings turn on and that can work:
+    a hub model needs HF_TOKEN, a URL does not. One that cannot is off (`check` says why)."""
+    from .llm import ChatModel
+    from .media import PictureModel, SpeechModel, target_of
+
+    media, token = config.media, env.get("HF_TOKEN", "").strip() or None
+
+    def usable(on: bool, setting: str, model: str) -> bool:
+        if model.startswith(("http://", "https://")):
+            check_address(setting, model, example="http://localhost:8080/v1")
+            return on
+        return on and bool(token)
+
+    speech = vision = pictures = None
+    if usable(media.voice, "media.speech_model", media.speech_model):
+        speech = SpeechModel(target_of(media.speech_model, media.speech_provider), token=token, timeout=config.llm.timeout)
+    if usable(media.photos, "media.vision_model", media.vision_model):
+        vision = ChatModel(
+            target_of(media.vision_model, media.vision_provider), token=token, timeout=config.llm.timeout,
+            max_tokens=config.llm.max_tokens, temperature=config.llm.temperature,
+            setting="media.vision_model", purpose="reading images",
+        )
+    if usable(media.images, "media.image_model", media.image_model):
+        pictures = PictureModel(target_of(media.image_model, media.image_provider), token=token, timeout=config.llm.timeout)
+    return MediaModels(speech=speech, vision=vision, pictures=pictures)
 
 
 class _NoModel:
@@ -102,3 +134,12 @@ def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
     from .memory import DailyUsage, name_secret
 
     return DailyUsage(state_dir / USAGE_FILE, name_secret(secret), config.access.daily_limit)
+
+
+def _pictures_usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
+    """Pictures per chat per day, kept as the daily counts are."""
+    if not config.media.images_per_day:
+        return None
+    from .memory import DailyUsage, name_secret
+
+    return DailyUsage(state_dir / PICTURES_FILE, name_secret(secret), config.media.images_per_day)

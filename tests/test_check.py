@@ -14,13 +14,26 @@ HF_SECRET = "hf_FakeHuggingFaceTokenForTests0123456789"
 
 
 @pytest.fixture
-def owner_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fork's top folder: the shipped settings and workflow."""
+def owner_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model) -> Path:
+    """A fork's top folder: the shipped settings and workflow, the media models on the stand-in by URL
+    (a hub model would be looked up on huggingface.co, which tests never reach)."""
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
     shutil.copy(REPO / ".github" / "workflows" / "bot.yml", tmp_path / ".github" / "workflows" / "bot.yml")
-    shutil.copy(REPO / "botjob.yaml", tmp_path / "botjob.yaml")
+    shipped = (REPO / "botjob.yaml").read_text()
+    (tmp_path / "botjob.yaml").write_text(with_media_urls(shipped, model))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def with_media_urls(settings: str, model) -> str:
+    if "media:" not in settings:
+        settings += "\nmedia:\n  speech_model: openai/whisper-large-v3\n  vision_model: zai-org/GLM-4.6V-Flash\n"
+    return settings.replace("speech_model: openai/whisper-large-v3", f"speech_model: {model.url}/speech").replace(
+        "vision_model: zai-org/GLM-4.6V-Flash", f"vision_model: {model.url}/v1")
+
+
+def write_settings(owner_repo: Path, model, text: str) -> None:
+    (owner_repo / "botjob.yaml").write_text(with_media_urls(text, model))
 
 
 @pytest.fixture
@@ -76,10 +89,10 @@ def test_a_model_that_cannot_answer(owner_repo, check_env, capsys, model, status
 
 
 def test_a_base_model_endpoint_is_tried_with_text_generation(owner_repo, check_env, capsys, model) -> None:
-    (owner_repo / "botjob.yaml").write_text("llm:\n  task: text-generation\n")
+    write_settings(owner_repo, model, "llm:\n  task: text-generation\n")
     code, out = check(capsys, check_env)
     assert code == 0 and "ok    model" in out
-    assert [r["path"] for r in model.requests] == ["/"]  # TGI's generate route, not chat completions
+    assert model.requests[0]["path"] == "/"  # TGI's generate route, not chat completions
 
 
 @pytest.mark.parametrize("away", ["the model is loading", "Telegram answers 502"])
@@ -92,7 +105,7 @@ def test_a_service_that_is_away_leaves_the_set_up_unverified_never_all_set(
     code, out = check(capsys, check_env)
     topic = "model" if away == "the model is loading" else "telegram"
     assert code == 1 and f"??    {topic}:" in out and "FAIL" not in out
-    assert f"The set-up could not be verified: {topic} did not answer" in out
+    assert f"The set-up could not be verified: {topic}" in out and "did not answer" in out
     assert "All set." not in out and "No problem" not in out
 
 
@@ -103,8 +116,8 @@ def test_an_address_without_its_scheme_is_a_problem_not_a_passing_trouble(owner_
     assert "1 problem found." in out
 
 
-def test_memory_without_a_state_key_or_with_a_short_one_is_what_run_would_refuse(owner_repo, check_env, capsys) -> None:
-    (owner_repo / "botjob.yaml").write_text("chat:\n  memory_turns: 3\n")
+def test_memory_without_a_state_key_or_with_a_short_one_is_what_run_would_refuse(owner_repo, check_env, capsys, model) -> None:
+    write_settings(owner_repo, model, "chat:\n  memory_turns: 3\n")
     code, out = check(capsys, check_env)
     assert code == 1 and "FAIL  BOTJOB_STATE_KEY: is not set, and chat.memory_turns is on" in out
     code, out = check(capsys, {**check_env, "BOTJOB_STATE_KEY": "hunter2"})
@@ -119,8 +132,8 @@ def test_a_look_alike_settings_file_is_what_run_would_refuse(owner_repo, check_e
     assert code == 1 and "FAIL  settings: there is no botjob.yaml, but there is botjob.yml" in out
 
 
-def test_a_time_budget_the_answer_step_would_cut_short(owner_repo, check_env, capsys) -> None:
-    (owner_repo / "botjob.yaml").write_text("run:\n  time_budget: 600\n")  # the Answer step stops at 10 minutes
+def test_a_time_budget_the_answer_step_would_cut_short(owner_repo, check_env, capsys, model) -> None:
+    write_settings(owner_repo, model, "run:\n  time_budget: 600\n")  # the Answer step stops at 10 minutes
     code, out = check(capsys, check_env)
     assert code == 1 and "FAIL  time budget: run.time_budget is 600 s" in out and "below 600" in out
 
@@ -136,8 +149,8 @@ def test_every_cron_line_is_checked_and_described(owner_repo, check_env, capsys)
     assert code == 0 and '"3-59/10 8-20 * * *": ' in out and '"0 22 * * *": ' in out
 
 
-def test_a_bad_settings_file(owner_repo, check_env, capsys) -> None:
-    (owner_repo / "botjob.yaml").write_text("run:\n  time_budget: soon\n")
+def test_a_bad_settings_file(owner_repo, check_env, capsys, model) -> None:
+    write_settings(owner_repo, model, "run:\n  time_budget: soon\n")
     code, out = check(capsys, check_env)
     assert code == 1 and "FAIL  settings" in out and "run.time_budget" in out
 
@@ -163,3 +176,31 @@ def test_check_never_prints_a_token(owner_repo, check_env, capsys, telegram, mod
     model.fail(401, times=3)
     _, out = check(capsys, check_env)
     assert telegram.token not in out and HF_SECRET not in out
+
+
+def test_each_media_model_that_is_on_is_tried_cheaply(owner_repo, check_env, capsys, model) -> None:
+    code, out = check(capsys, check_env)
+    assert code == 0
+    assert "ok    voice notes: endpoint 127.0.0.1 took a tiny audio file" in out
+    assert "ok    photos: endpoint 127.0.0.1 answered" in out
+    assert [r["path"] for r in model.requests].count("/draw") == 0  # pictures are off, and never tried anyway
+
+
+def test_media_models_that_need_hf_token_are_said_to_be_off_without_it(owner_repo, env, capsys, model) -> None:
+    shipped = (REPO / "botjob.yaml").read_text()
+    (owner_repo / "botjob.yaml").write_text(shipped)  # hub models, and no HF_TOKEN (the chat model is BOTJOB_LLM_URL)
+    code, out = check(capsys, env)
+    assert "warn  voice notes: off: media.speech_model is a Hugging Face model and HF_TOKEN is not set" in out
+    assert "set media.voice: false" in out and "warn  photos: off" in out
+
+
+def test_a_speech_model_that_is_not_served_is_a_problem(owner_repo, check_env, capsys, model) -> None:
+    from botjob.sandbox.model_server import unsupported_model
+
+    def then_the_speech_model_is_not_served(messages):  # the chat model's check comes first
+        model.fail(400, body=unsupported_model("openai/whisper-large-v3"))
+        return "OK"
+
+    model.reply_with(then_the_speech_model_is_not_served)
+    code, out = check(capsys, check_env)
+    assert code == 1 and "media.speech_model" in out

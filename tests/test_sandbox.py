@@ -1,15 +1,21 @@
 """Tests for botjob.sandbox: the Telegram and model stand-ins, exercised over real HTTP."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
+import struct
 import threading
 import time
+import zlib
 
 import pytest
 import requests
 
-from botjob.sandbox import ModelSandbox, TelegramSandbox
+from botjob.sandbox import ModelSandbox, TelegramSandbox, telegram_server
+from botjob.sandbox.media import image_size, png_image, speech_audio
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -630,3 +636,558 @@ def test_huggingface_hub_accepts_the_shapes(model, monkeypatch):
     with pytest.raises(HfHubHTTPError) as caught:
         client.chat_completion(messages=[{"role": "user", "content": "ping"}])
     assert caught.value.response.status_code == 503
+
+
+# ----------------------------------------------------------------------- media helpers
+
+def read_png(data: bytes) -> tuple[int, int, set[bytes]]:
+    """Width, height and the colours of a PNG, every chunk's CRC checked (8-bit RGB only)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, i = {}, 8
+    while i < len(data):
+        length, tag = struct.unpack(">I4s", data[i:i + 8])
+        body = data[i + 8:i + 8 + length]
+        assert struct.unpack(">I", data[i + 8 + length:i + 12 + length])[0] == zlib.crc32(tag + body)
+        chunks[tag] = chunks.get(tag, b"") + body
+        i += 12 + length
+    assert list(chunks)[0] == b"IHDR" and list(chunks)[-1] == b"IEND"
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    assert len(raw) == height * (1 + 3 * width)
+    rows = [raw[r * (1 + 3 * width) + 1:(r + 1) * (1 + 3 * width)] for r in range(height)]
+    return width, height, {row[c:c + 3] for row in rows for c in range(0, len(row), 3)}
+
+
+def jpeg_header(width: int, height: int) -> bytes:
+    """The start of a baseline JPEG, enough for its size to be read (SOI, APP0, SOF0, EOI)."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def test_media_helpers():
+    assert read_png(png_image(3, 2, (1, 2, 3))) == (3, 2, {b"\x01\x02\x03"})
+    assert image_size(png_image(640, 480)) == (640, 480)
+    assert image_size(jpeg_header(1600, 1200)) == (1600, 1200)
+    assert image_size(b"GIF89a....") is None
+    assert speech_audio("hi") == b"SPEECH:hi"
+    assert speech_audio("what is the weather", 45) == b"SPEECH:SECONDS:45;what is the weather"
+
+
+# ----------------------------------------------------------------------- Telegram: files users send
+
+def file_url(tg: TelegramSandbox, file_path: str, token: str | None = None) -> str:
+    return f"{tg.url}/file/bot{token or tg.token}/{file_path}"
+
+
+def download(tg: TelegramSandbox, file_id: str) -> requests.Response:
+    return requests.get(file_url(tg, result(tg, "getFile", file_id=file_id)["file_path"]), timeout=5)
+
+
+def test_a_voice_note_is_fetched_with_get_file_and_downloaded(tg):
+    audio = speech_audio("what is the weather")
+    update_id = tg.user_sends_voice(audio, 3, chat_id=42, caption="listen")
+    (update,) = result(tg, "getUpdates")
+    message = update["message"]
+    assert update["update_id"] == update_id and message["chat"]["id"] == 42 and message["message_id"] == 1
+    voice = message["voice"]
+    assert set(voice) == {"file_id", "file_unique_id", "duration", "mime_type", "file_size"}
+    assert voice["file_id"].startswith("AwAC") and voice["file_unique_id"] != voice["file_id"]
+    assert (voice["duration"], voice["mime_type"], voice["file_size"]) == (3, "audio/ogg", len(audio))
+    assert message["caption"] == "listen" and "text" not in message
+
+    file = result(tg, "getFile", file_id=voice["file_id"])
+    assert set(file) == {"file_id", "file_unique_id", "file_size", "file_path"}
+    assert (file["file_id"], file["file_unique_id"], file["file_size"]) == (
+        voice["file_id"], voice["file_unique_id"], len(audio))
+    assert re.fullmatch(r"voice/file_\d+\.oga", file["file_path"])
+    assert result(tg, "getFile", file_id=voice["file_id"])["file_path"] == file["file_path"]  # the same link
+    assert tg.downloads == []  # getFile is not a download
+
+    got = requests.get(file_url(tg, file["file_path"]), timeout=5)
+    assert got.status_code == 200 and got.content == audio and got.headers["Content-Type"] == "audio/ogg"
+    assert tg.downloads == [voice["file_id"]]
+    assert tg.calls[-1] == ("file download", {"file_path": file["file_path"]})
+    assert [name for name, _ in tg.calls] == ["getUpdates", "getFile", "getFile", "file download"]
+
+
+def test_audio_video_notes_and_documents(tg):
+    tg.user_sends_audio(b"ID3 song", 200, file_name="Song.MP3", caption="my band")
+    tg.user_sends_video_note(b"\x00\x00\x00\x18ftypmp42 round", 9)
+    tg.user_sends_document(b"%PDF-1.7 report", "application/pdf", "report.pdf", "read this")
+    tg.user_sends_document(jpeg_header(4000, 3000))  # a picture sent "as a file"
+    tg.user_sends_document(b"?", "application/x-unknown-kind", "README")
+    audio, note, pdf, picture, unknown = (u["message"] for u in result(tg, "getUpdates"))
+
+    assert audio["audio"] == {"file_id": audio["audio"]["file_id"], "file_unique_id": audio["audio"]["file_unique_id"],
+                              "duration": 200, "mime_type": "audio/mpeg", "file_name": "Song.MP3", "file_size": 8}
+    assert audio["caption"] == "my band"
+    assert set(note["video_note"]) == {"file_id", "file_unique_id", "length", "duration", "file_size"}
+    assert (note["video_note"]["length"], note["video_note"]["duration"]) == (240, 9) and "caption" not in note
+    assert pdf["document"]["file_name"] == "report.pdf" and pdf["document"]["mime_type"] == "application/pdf"
+    assert pdf["document"]["file_size"] == 15 and pdf["caption"] == "read this"
+    assert picture["document"]["file_name"] == "photo.jpg" and picture["document"]["mime_type"] == "image/jpeg"
+    assert set(picture["document"]) == {"file_id", "file_unique_id", "file_name", "mime_type", "file_size"}
+
+    paths = {}
+    for name, media in (("audio", audio["audio"]), ("note", note["video_note"]), ("pdf", pdf["document"]),
+                        ("picture", picture["document"]), ("unknown", unknown["document"])):
+        paths[name] = result(tg, "getFile", file_id=media["file_id"])["file_path"]
+    assert re.fullmatch(r"music/file_\d+\.mp3", paths["audio"])
+    assert re.fullmatch(r"video_notes/file_\d+\.mp4", paths["note"])
+    assert re.fullmatch(r"documents/file_\d+\.pdf", paths["pdf"])
+    assert re.fullmatch(r"documents/file_\d+\.jpg", paths["picture"])
+    assert re.fullmatch(r"documents/file_\d+", paths["unknown"])
+    assert len(set(paths.values())) == 5
+
+    got = requests.get(file_url(tg, paths["note"]), timeout=5)
+    assert got.headers["Content-Type"] == "video/mp4" and got.content.endswith(b"round")
+    got = requests.get(file_url(tg, paths["pdf"]), timeout=5)
+    assert got.headers["Content-Type"] == "application/pdf" and got.content == b"%PDF-1.7 report"
+    assert requests.get(file_url(tg, paths["audio"]), timeout=5).headers["Content-Type"] == "audio/mpeg"
+    assert tg.downloads == [note["video_note"]["file_id"], pdf["document"]["file_id"], audio["audio"]["file_id"]]
+
+
+def test_a_photo_comes_in_three_sizes_and_only_the_largest_is_the_picture(tg):
+    image = png_image(1280, 640)
+    tg.user_says("before", chat_id=-100, chat_type="supergroup")
+    tg.user_sends_photo(image, "look @botjob_sandbox_bot /start", chat_id=-100, user_id=7,
+                        chat_type="supergroup", reply_to_message_id=1)
+    message = result(tg, "getUpdates")[-1]["message"]
+    assert message["from"]["id"] == 7 and message["reply_to_message"]["text"] == "before"
+    assert message["caption"] == "look @botjob_sandbox_bot /start"
+    assert message["caption_entities"] == [{"offset": 5, "length": 19, "type": "mention"},
+                                           {"offset": 25, "length": 6, "type": "bot_command"}]
+    sizes = message["photo"]
+    assert [(s["width"], s["height"]) for s in sizes] == [(90, 45), (320, 160), (1280, 640)]
+    assert all(set(s) == {"file_id", "file_unique_id", "width", "height", "file_size"} for s in sizes)
+    assert all(s["file_id"].startswith("AgAC") for s in sizes)
+    assert len({s["file_id"] for s in sizes}) == 3 and len({s["file_unique_id"] for s in sizes}) == 3
+    assert sizes[-1]["file_size"] == len(image)
+
+    small, medium, full = (download(tg, s["file_id"]).content for s in sizes)
+    assert full == image and read_png(full)[:2] == (1280, 640)
+    assert small and medium and small != medium and image not in (small, medium)
+    assert [len(small), len(medium)] == [sizes[0]["file_size"], sizes[1]["file_size"]]
+    assert tg.downloads == [s["file_id"] for s in sizes]
+
+    tg.user_sends_photo(jpeg_header(800, 1200))  # a portrait JPEG: the longest side is scaled
+    jpeg = result(tg, "getUpdates")[-1]["message"]
+    assert [(s["width"], s["height"]) for s in jpeg["photo"]] == [(60, 90), (213, 320), (800, 1200)]
+    assert "caption" not in jpeg and "caption_entities" not in jpeg
+    assert download(tg, jpeg["photo"][-1]["file_id"]).headers["Content-Type"] == "image/jpeg"
+
+
+def test_get_file_refuses_unknown_ids_and_files_over_20_mb(tg):
+    assert error(tg, "getFile", file_id="AgACnonsense") == (400, {
+        "ok": False, "error_code": 400,
+        "description": "Bad Request: wrong file_id or the file is temporarily unavailable"})
+    assert error(tg, "getFile")[1]["description"] == (
+        "Bad Request: wrong file_id or the file is temporarily unavailable")
+    tg.user_sends_voice(b"OggS big", 3000, file_size=25 * 1024 * 1024)
+    tg.user_sends_document(b"%PDF", "application/pdf", "edge.pdf", file_size=20 * 1024 * 1024)
+    tg.user_sends_photo(png_image(), file_size=20 * 1024 * 1024 + 1)
+    big, edge, photo = (u["message"] for u in result(tg, "getUpdates"))
+    assert big["voice"]["file_size"] == 25 * 1024 * 1024
+    assert error(tg, "getFile", file_id=big["voice"]["file_id"]) == (400, {
+        "ok": False, "error_code": 400, "description": "Bad Request: file is too big"})
+    assert result(tg, "getFile", file_id=edge["document"]["file_id"])["file_size"] == 20 * 1024 * 1024
+    assert photo["photo"][-1]["file_size"] == 20 * 1024 * 1024 + 1
+    assert error(tg, "getFile", file_id=photo["photo"][-1]["file_id"])[0] == 400
+    assert result(tg, "getFile", file_id=photo["photo"][0]["file_id"])  # the thumbnail is small
+
+
+def test_downloads_need_the_token_and_a_live_link(tg):
+    tg.user_sends_voice(b"OggS voice", 2)
+    file_id = result(tg, "getUpdates")[0]["message"]["voice"]["file_id"]
+    path = result(tg, "getFile", file_id=file_id)["file_path"]
+
+    wrong = requests.get(file_url(tg, path, token="1:wrong"), timeout=5)
+    assert wrong.status_code == 401
+    assert wrong.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    for missing in ("voice/file_999.oga", "voice", path + "x"):
+        lost = requests.get(file_url(tg, missing), timeout=5)
+        assert (lost.status_code, lost.json()) == (404, {"ok": False, "error_code": 404, "description": "Not Found"})
+    assert tg.downloads == []
+
+    assert requests.get(file_url(tg, path), timeout=5).content == b"OggS voice"
+    tg.expire_file(file_id)
+    assert requests.get(file_url(tg, path), timeout=5).status_code == 404
+    fresh = result(tg, "getFile", file_id=file_id)["file_path"]  # asking again gives a new link
+    assert fresh != path and requests.get(file_url(tg, fresh), timeout=5).content == b"OggS voice"
+    assert requests.get(file_url(tg, path), timeout=5).status_code == 404
+    assert tg.downloads == [file_id, file_id]
+    with pytest.raises(ValueError):
+        tg.expire_file("AgACnonsense")
+
+    tg.fail("file download", 502)  # the file server has outages of its own
+    assert requests.get(file_url(tg, fresh), timeout=5).status_code == 502
+    assert tg.downloads == [file_id, file_id]
+
+
+def test_media_from_users_reply_only_to_known_messages(tg):
+    with pytest.raises(ValueError):
+        tg.user_sends_photo(png_image(), reply_to_message_id=5)
+    with pytest.raises(ValueError):
+        tg.user_sends_voice(b"OggS", 1, reply_to_message_id=5)
+    assert tg.pending() == []
+    first = tg.user_sends_voice(b"OggS", 1, username="alice")
+    second = tg.user_sends_document(b"%PDF", reply_to_message_id=1)
+    updates = result(tg, "getUpdates")
+    assert [u["update_id"] for u in updates] == [first, second]
+    voice, document = (u["message"] for u in updates)
+    assert voice["from"]["username"] == "alice" and voice["chat"]["username"] == "alice"
+    assert document["reply_to_message"]["voice"] == voice["voice"]
+
+
+# ----------------------------------------------------------------------- Telegram: sendPhoto
+
+def send_photo(tg: TelegramSandbox, photo=None, **data) -> requests.Response:
+    """sendPhoto as multipart/form-data, the photo uploaded when it is bytes."""
+    files = {"photo": ("p.png", photo, "image/png")} if isinstance(photo, bytes) else None
+    if isinstance(photo, str):
+        data["photo"] = photo
+    return requests.post(f"{tg.url}/bot{tg.token}/sendPhoto", data=data, files=files, timeout=10)
+
+
+def test_send_photo_uploads_a_picture_with_a_caption_as_a_reply(tg):
+    tg.user_says("draw me a cat", chat_id=42)
+    image = png_image(640, 480, (10, 20, 30))
+    answer = send_photo(tg, image, chat_id="42", caption="Here it is 😀",
+                        reply_parameters=json.dumps({"message_id": 1}))
+    assert answer.status_code == 200, answer.text
+    message = answer.json()["result"]
+    assert message["message_id"] == 2 and message["from"]["is_bot"] is True and message["chat"]["id"] == 42
+    assert message["caption"] == "Here it is 😀" and "text" not in message
+    assert message["reply_to_message"]["text"] == "draw me a cat"
+    assert [(s["width"], s["height"]) for s in message["photo"]] == [(90, 68), (320, 240), (640, 480)]
+    full = message["photo"][-1]
+    assert full["file_size"] == len(image) and tg.file_data(full["file_id"]) == image
+    assert download(tg, full["file_id"]).content == image  # the bot's own photo can be fetched again
+
+    sha = hashlib.sha256(image).hexdigest()
+    assert tg.sent() == [{"chat_id": 42, "message_id": 2, "text": None, "photo": {"bytes": len(image), "sha256": sha},
+                          "caption": "Here it is 😀", "caption_entities": [], "reply_to_message_id": 1,
+                          "parse_mode": None, "date": message["date"]}]
+    name, params = next(c for c in tg.calls if c[0] == "sendPhoto")
+    assert params["photo"] == {"bytes": len(image), "sha256": sha}  # the call log holds no bytes
+    assert params["caption"] == "Here it is 😀" and params["chat_id"] == "42"
+
+    # The user replies to the picture: the update carries it.
+    tg.user_says("thanks", chat_id=42, reply_to_message_id=2)
+    assert result(tg, "getUpdates")[-1]["message"]["reply_to_message"]["photo"] == message["photo"]
+
+
+def test_send_photo_sent_records_mix_with_text_records(tg):
+    tg.user_says("hi", chat_id=7)
+    result(tg, "sendMessage", chat_id=7, text="hello")
+    assert send_photo(tg, jpeg_header(100, 100), chat_id="7").json()["ok"]
+    text, photo = tg.sent()
+    assert set(text) == {"chat_id", "message_id", "text", "reply_to_message_id", "parse_mode", "entities", "date"}
+    assert [m["text"] for m in tg.sent()] == ["hello", None]
+    assert photo["caption"] is None and photo["caption_entities"] == [] and photo["reply_to_message_id"] is None
+    tg.sent()[1]["photo"]["bytes"] = 0  # a copy: the record itself is not changed
+    assert tg.sent()[1]["photo"]["bytes"] == len(jpeg_header(100, 100))
+
+
+def test_send_photo_by_file_id_and_by_url(tg):
+    tg.user_sends_photo(png_image(400, 400), chat_id=5)
+    tg.user_sends_voice(b"OggS", 1, chat_id=5)
+    photo, voice = (u["message"] for u in result(tg, "getUpdates"))
+    again = result(tg, "sendPhoto", chat_id=5, photo=photo["photo"][-1]["file_id"], caption="the same")
+    assert again["photo"] == photo["photo"] and again["caption"] == "the same"
+    by_url = result(tg, "sendPhoto", chat_id=5, photo="https://example.com/cat.jpg")
+    assert len(by_url["photo"]) == 3 and by_url["photo"][-1]["width"] > by_url["photo"][0]["width"]
+    assert [m["photo"] for m in tg.sent()] == [{"file_id": photo["photo"][-1]["file_id"]},
+                                               {"url": "https://example.com/cat.jpg"}]
+    assert error(tg, "sendPhoto", chat_id=5, photo="AgACnonsense")[1]["description"] == (
+        "Bad Request: wrong file identifier/HTTP URL specified")
+    assert error(tg, "sendPhoto", chat_id=5, photo=voice["voice"]["file_id"])[1]["description"] == (
+        "Bad Request: can't use file of type Voice as Photo")
+    assert len(tg.sent()) == 2
+
+
+@pytest.mark.parametrize("photo, data, description", [
+    (b"GIF89a not a png", {}, "Bad Request: IMAGE_PROCESS_FAILED"),
+    (b"", {}, "Bad Request: there is no photo in the request"),
+    (None, {}, "Bad Request: there is no photo in the request"),
+    ("PNG", {"chat_id": ""}, "Bad Request: chat_id is empty"),
+    ("PNG", {"chat_id": "999"}, "Bad Request: chat not found"),
+    ("PNG", {"caption": "😀" * 513}, "Bad Request: message caption is too long"),
+    ("PNG", {"caption": "*bold", "parse_mode": "MarkdownV2"},
+     "Bad Request: can't parse entities: Can't find end of Bold entity at byte offset 0"),
+    ("PNG", {"caption": "abc", "caption_entities": json.dumps([{"type": "bold", "offset": 2, "length": 5}])},
+     "Bad Request: can't parse entities: entity 2+5 is outside the text of 3 UTF-16 code units"),
+    ("PNG", {"caption_entities": "[not json"}, "Bad Request: can't parse caption entities JSON object"),
+    ("PNG", {"parse_mode": "Klingon", "caption": "x"}, "Bad Request: unsupported parse_mode"),
+    ("PNG", {"reply_parameters": json.dumps({"message_id": 77})}, "Bad Request: message to be replied not found"),
+    ("PNG", {"reply_parameters": "{oops"}, "Bad Request: can't parse reply parameters JSON object"),
+])
+def test_send_photo_checks(tg, photo, data, description):
+    tg.user_says("hello")
+    photo = png_image() if photo == "PNG" else photo
+    answer = send_photo(tg, photo, **{"chat_id": "1001", **data})
+    assert (answer.status_code, answer.json()) == (400, {"ok": False, "error_code": 400, "description": description})
+    assert tg.sent() == []
+
+
+def test_send_photo_caption_limits_and_formatting(tg):
+    tg.user_says("hello")
+    assert send_photo(tg, png_image(), chat_id="1001", caption="😀" * 512).json()["ok"]  # 1024 UTF-16 units
+    # The limit counts the caption as shown: markup does not count.
+    shown = send_photo(tg, png_image(), chat_id="1001", caption="*" + "a" * 1024 + "*", parse_mode="MarkdownV2")
+    assert shown.json()["result"]["caption"] == "a" * 1024
+    assert tg.sent()[-1]["parse_mode"] == "MarkdownV2" and tg.sent()[-1]["caption"] == "*" + "a" * 1024 + "*"
+    entities = [{"type": "bold", "offset": 0, "length": 2}]
+    given = result(tg, "sendPhoto", chat_id=1001, photo=shown.json()["result"]["photo"][-1]["file_id"],
+                   caption="hi there", caption_entities=entities, parse_mode="HTML",
+                   reply_parameters={"message_id": 1})
+    assert given["caption_entities"] == entities and given["reply_to_message"]["text"] == "hello"
+    assert tg.sent()[-1]["caption_entities"] == entities and tg.sent()[-1]["parse_mode"] is None
+    blank = send_photo(tg, png_image(), chat_id="1001", caption="   ").json()["result"]
+    assert "caption" not in blank
+
+
+def test_send_photo_upload_size_limit(tg, monkeypatch):
+    tg.user_says("hello")
+    too_big = png_image() + b"\x00" * (10 * 1024 * 1024 + 1 - len(png_image()))
+    assert send_photo(tg, too_big, chat_id="1001").json()["description"] == "Bad Request: file is too big"
+    monkeypatch.setattr(telegram_server, "MAX_PHOTO_UPLOAD", 1000)
+    edge = png_image() + b"\x00" * (1000 - len(png_image()))
+    assert send_photo(tg, edge, chat_id="1001").json()["ok"]
+    assert send_photo(tg, edge + b"\x00", chat_id="1001").json()["description"] == "Bad Request: file is too big"
+    assert len(tg.sent()) == 1
+
+
+def test_send_photo_blocked_upgraded_and_flood_control(flood):
+    flood.user_says("hi", chat_id=5)
+    flood.user_says("hi all", chat_id=-5, chat_type="group")
+    flood.block(5)
+    blocked = send_photo(flood, png_image(), chat_id="5")
+    assert (blocked.status_code, blocked.json()["description"]) == (403, "Forbidden: bot was blocked by the user")
+    new_id = flood.upgrade_to_supergroup(-5)
+    moved = send_photo(flood, png_image(), chat_id="-5").json()
+    assert moved["error_code"] == 400 and moved["parameters"] == {"migrate_to_chat_id": new_id}
+    flood.unblock(5)
+    result(flood, "sendMessage", chat_id=5, text="one")
+    for _ in range(2):
+        assert send_photo(flood, png_image(), chat_id="5").json()["ok"]
+    limited = send_photo(flood, png_image(), chat_id="5")
+    assert limited.status_code == 429 and limited.json()["parameters"]["retry_after"] == 1
+    assert flood.flood_hits == 1 and len(flood.sent(5)) == 3
+    flood.fail("sendPhoto", 500)
+    assert send_photo(flood, png_image(), chat_id=str(new_id)).status_code == 500
+
+
+def test_multipart_fields_are_utf8(tg):
+    tg.user_says("hello")
+    answer = requests.post(f"{tg.url}/bot{tg.token}/sendMessage", timeout=5,
+                           files={"chat_id": (None, "1001"), "text": (None, "café 😀")})
+    assert answer.json()["result"]["text"] == "café 😀"
+
+
+# ----------------------------------------------------------------------- model sandbox: speech
+
+def test_speech_from_a_raw_body_and_from_json(model):
+    audio = speech_audio("what is the weather")
+    raw = requests.post(f"{model.url}/speech", data=audio, headers={"Content-Type": "audio/ogg"}, timeout=5)
+    assert (raw.status_code, raw.json()) == (200, {"text": "what is the weather"})
+    recorded = model.requests[-1]
+    assert recorded["path"] == "/speech" and recorded["json"] is None
+    assert recorded["body_bytes"] == recorded["audio_bytes"] == len(audio)
+
+    body = {"inputs": base64.b64encode(audio).decode(), "parameters": {"return_timestamps": True}}
+    stamped = requests.post(f"{model.url}/speech", json=body, timeout=5).json()
+    assert stamped == {"text": "what is the weather",
+                       "chunks": [{"text": "what is the weather", "timestamp": [0.0, 2.0]}]}
+    recorded = model.requests[-1]
+    assert recorded["json"] == {"inputs": f"<base64 audio, {len(audio)} bytes>",
+                                "parameters": {"return_timestamps": True}}
+    assert recorded["audio_bytes"] == len(audio) and "body_bytes" not in recorded
+    assert "weather" not in json.dumps(model.requests)  # the log never holds the audio
+
+    plain = {"inputs": base64.b64encode(speech_audio("hello")).decode(), "parameters": {}}
+    assert requests.post(f"{model.url}/speech", json=plain, timeout=5).json() == {"text": "hello"}
+    noise = requests.post(f"{model.url}/speech", data=b"OggS\x00\x02 real audio", timeout=5)
+    assert noise.json() == {"text": "(inaudible)"}
+
+
+def test_speech_over_30_seconds_needs_timestamps_as_whisper_does(model):
+    long = speech_audio("what is the weather in paris today", seconds=45)
+    refused = requests.post(f"{model.url}/speech", data=long, timeout=5)
+    assert (refused.status_code, refused.json()) == (400, {
+        "error": "You have to use return_timestamps=True to transcribe inputs longer than 30 seconds"})
+    for stamps in (False, None):
+        body = {"inputs": base64.b64encode(long).decode(), "parameters": {"return_timestamps": stamps}}
+        assert requests.post(f"{model.url}/speech", json=body, timeout=5).status_code == 400
+    body = {"inputs": base64.b64encode(long).decode(), "parameters": {"return_timestamps": True}}
+    answer = requests.post(f"{model.url}/speech", json=body, timeout=5).json()
+    assert answer["text"] == "what is the weather in paris today"
+    assert answer["chunks"] == [{"text": "what is the weather", "timestamp": [0.0, 22.5]},
+                                {"text": "in paris today", "timestamp": [22.5, 45.0]}]
+    exactly = requests.post(f"{model.url}/speech", data=speech_audio("short", seconds=30), timeout=5)
+    assert exactly.json() == {"text": "short"}
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"data": b""},
+    {"json": {"inputs": "", "parameters": {}}},
+    {"json": {"inputs": "not base64!", "parameters": {"return_timestamps": True}}},
+    {"json": {"inputs": 42}},
+    {"json": {"inputs": base64.b64encode(b"SPEECH:x").decode(), "parameters": ["return_timestamps"]}},
+])
+def test_speech_input_validation(model, kwargs):
+    answer = requests.post(f"{model.url}/speech", timeout=5, **kwargs)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("Input validation error: ")
+    assert answer.json()["error_type"] == "validation"
+
+
+def test_transcribe_with(model):
+    url = f"{model.url}/speech"
+    model.transcribe_with("fixed words")
+    assert requests.post(url, data=b"anything", timeout=5).json() == {"text": "fixed words"}
+    heard = []
+    model.transcribe_with(lambda audio: heard.append(audio) or (None if audio.startswith(b"SPEECH:") else "custom"))
+    assert requests.post(url, data=b"OggS", timeout=5).json() == {"text": "custom"}
+    assert requests.post(url, data=speech_audio("own words"), timeout=5).json() == {"text": "own words"}
+    assert heard == [b"OggS", speech_audio("own words")]
+    assert requests.post(url, data=speech_audio("x", 31), timeout=5).status_code == 400  # the limit comes first
+    model.transcribe_with(None)
+    assert requests.post(url, data=b"OggS", timeout=5).json() == {"text": "(inaudible)"}
+
+
+def test_speech_through_huggingface_hub(model, monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import HfHubHTTPError
+
+    client = InferenceClient(model=f"{model.url}/speech", timeout=5, headers={"Content-Type": "audio/ogg"})
+    audio = speech_audio("remind me at noon")
+    assert client.automatic_speech_recognition(audio).text == "remind me at noon"
+    recorded = model.requests[-1]
+    assert recorded["headers"]["content-type"] == "audio/ogg" and recorded["body_bytes"] == len(audio)
+
+    long = speech_audio("a long story about my day", seconds=75)
+    with pytest.raises(HfHubHTTPError) as caught:
+        client.automatic_speech_recognition(long)
+    assert caught.value.response.status_code == 400
+    assert "return_timestamps=True" in caught.value.response.json()["error"]
+    # Parameters turn the request into JSON, the audio in base64 (the Content-Type header stays).
+    out = client.automatic_speech_recognition(long, extra_body={"return_timestamps": True})
+    assert out.text == "a long story about my day"
+    assert [c.timestamp for c in out.chunks] == [[0.0, 25.0], [25.0, 50.0], [50.0, 75.0]]
+    assert model.requests[-1]["json"]["parameters"] == {"return_timestamps": True}
+    assert model.requests[-1]["audio_bytes"] == len(long)
+
+
+# ----------------------------------------------------------------------- model sandbox: pictures
+
+def test_draw_answers_a_png_that_depends_on_the_prompt(model):
+    answer = requests.post(f"{model.url}/draw", json={"inputs": "a red cat", "parameters": {"width": 512}},
+                           headers={"Accept": "image/png"}, timeout=5)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "image/png"
+    width, height, colours = read_png(answer.content)
+    assert (width, height) == (8, 8) and len(colours) == 1
+    assert model.requests[-1]["json"] == {"inputs": "a red cat", "parameters": {"width": 512}}
+    again = requests.post(f"{model.url}/draw", json={"inputs": "a red cat"}, timeout=5).content
+    other = requests.post(f"{model.url}/draw", json={"inputs": "a blue dog"}, timeout=5).content
+    assert again == answer.content and read_png(other)[2] != colours
+
+
+@pytest.mark.parametrize("body", [{"inputs": ""}, {"inputs": "  "}, {"parameters": {}}, {"inputs": ["a"]},
+                                  {"inputs": "cat", "parameters": "big"}])
+def test_draw_input_validation(model, body):
+    answer = requests.post(f"{model.url}/draw", json=body, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"].startswith("Input validation error: ")
+
+
+def test_draw_with(model):
+    url = f"{model.url}/draw"
+    jpeg = jpeg_header(2, 2)
+    model.draw_with(jpeg)
+    answer = requests.post(url, json={"inputs": "x"}, timeout=5)
+    assert answer.content == jpeg and answer.headers["Content-Type"] == "image/jpeg"
+    model.draw_with(lambda prompt: png_image(2, 1) if prompt == "wide" else None)
+    assert read_png(requests.post(url, json={"inputs": "wide"}, timeout=5).content)[:2] == (2, 1)
+    assert read_png(requests.post(url, json={"inputs": "other"}, timeout=5).content)[:2] == (8, 8)
+    model.draw_with(None)
+    assert read_png(requests.post(url, json={"inputs": "wide"}, timeout=5).content)[:2] == (8, 8)
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def test_chat_sees_the_images_of_the_last_user_message(model):
+    png, jpeg = png_image(16, 16), jpeg_header(10, 10)
+    messages = [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}},
+                                     {"type": "text", "text": "earlier"}]},
+        {"role": "assistant", "content": "Echo: earlier [seen: 1 image, 70 bytes]"},
+        {"role": "user", "content": [{"type": "text", "text": "and these?"},
+                                     {"type": "image_url", "image_url": {"url": data_url(png)}},
+                                     {"type": "image_url", "image_url": {"url": data_url(jpeg, "image/jpeg")}}]},
+    ]
+    url = f"{model.url}/v1/chat/completions"
+    answer = requests.post(url, json={"messages": messages}, timeout=5).json()
+    assert answer["choices"][0]["message"]["content"] == (
+        f"Echo: and these? [seen: 2 images, {len(png) + len(jpeg)} bytes]")
+    text_only = messages[:2] + [{"role": "user", "content": "no picture"}]
+    assert requests.post(url, json={"messages": text_only}, timeout=5).json()[
+        "choices"][0]["message"]["content"] == "Echo: no picture"
+    linked = [{"role": "user", "content": [{"type": "text", "text": "see"},
+                                           {"type": "image_url", "image_url": {"url": "https://e.com/a.png"}}]}]
+    assert requests.post(url, json={"messages": linked}, timeout=5).json()[
+        "choices"][0]["message"]["content"] == "Echo: see [seen: 1 image, 0 bytes]"
+    model.reply_with("a cat")  # a scripted answer is the whole answer
+    assert requests.post(url, json={"messages": messages}, timeout=5).json()[
+        "choices"][0]["message"]["content"] == "a cat"
+
+
+@pytest.mark.parametrize("image_url", [
+    {"url": "data:image/png;base64,not*base64"},
+    {"url": "data:image/png;base64,aGVs*bG8="},  # lenient decoding would skip the stray "*"
+    {"url": "data:image/png,%89PNG"},
+    {"url": "ftp://e.com/a.png"},
+    {},
+])
+def test_chat_refuses_images_it_cannot_read(model, image_url):
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": image_url}]},
+                {"role": "user", "content": "fine"}]  # an unreadable image anywhere is refused
+    answer = requests.post(f"{model.url}/v1/chat/completions", json={"messages": messages}, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"].startswith("Input validation error: ")
+
+
+def test_vision_chat_through_huggingface_hub(model, monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub import InferenceClient
+
+    png = png_image(32, 32)
+    out = InferenceClient(base_url=model.url, timeout=5).chat_completion([{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": data_url(png)}}]}], model="sandbox/echo")
+    assert out.choices[0].message.content == f"Echo: what is this? [seen: 1 image, {len(png)} bytes]"
+    assert model.requests[-1]["json"]["messages"][0]["content"][1]["image_url"]["url"] == data_url(png)
+
+
+def test_media_endpoints_have_latency_faults_and_hangs(model):
+    speech = {"data": speech_audio("hi")}
+    draw = {"json": {"inputs": "a cat"}}
+    model.latency = 0.3
+    for path, kwargs in (("/speech", speech), ("/draw", draw)):
+        started = time.monotonic()
+        assert requests.post(model.url + path, timeout=5, **kwargs).status_code == 200
+        assert time.monotonic() - started >= 0.3
+    model.latency = 0.0
+    model.fail(503)
+    model.fail(429)
+    loading = requests.post(model.url + "/speech", timeout=5, **speech)
+    assert loading.status_code == 503 and loading.json()["error"] == "Model is currently loading"
+    assert requests.post(model.url + "/draw", timeout=5, **draw).headers["Retry-After"] == "1"
+    model.hang(3)
+    with pytest.raises(requests.Timeout):
+        requests.post(model.url + "/speech", timeout=0.3, **speech)
+    model.heal()
+    assert requests.post(model.url + "/speech", timeout=5, **speech).json() == {"text": "hi"}

@@ -1,15 +1,28 @@
 """A local model server speaking the OpenAI chat-completions and TGI text-generation shapes,
-with a deterministic echo answer and scriptable faults, hangs and latency."""
+with a deterministic echo answer and scriptable faults, hangs and latency.
+
+Also the hf-inference shapes huggingface_hub posts to a model URL for speech recognition
+(POST /speech: the raw audio, or JSON with the audio in base64 once parameters are given) and
+text-to-image (POST /draw: JSON in, PNG out), and image parts in chat messages (vision). The
+"recognition" reads audio made by media.speech_audio; Whisper's 30-second limit without
+return_timestamps is kept. Left out: real audio decoding, other image sizes and formats, and
+fetching image URLs (an http image part is counted as seen, with no bytes)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import hashlib
 import json
+import math
+import re
 import threading
 import time
 import uuid
 from typing import Any, Callable
 
 from ._http import LocalServer, Request, Response, json_response
+from .media import image_kind, parse_speech, png_image
 
 MODEL_ID = "sandbox/echo"
 DEFAULT_ERRORS: dict[int, dict[str, Any]] = {
@@ -24,6 +37,10 @@ DEFAULT_ERRORS: dict[int, dict[str, Any]] = {
     503: {"error": "Model is currently loading", "estimated_time": 2.0},
 }
 DEFAULT_ERROR_HEADERS: dict[int, dict[str, str]] = {429: {"Retry-After": "1"}}
+WHISPER_LIMIT = 30.0  # seconds Whisper takes at once; longer audio needs return_timestamps
+TOO_LONG = "You have to use return_timestamps=True to transcribe inputs longer than 30 seconds"
+INAUDIBLE = "(inaudible)"
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?((?:;[^;,]*)*?);base64,(.*)", re.S)
 
 
 def router_error(message: str, *, type: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
@@ -42,10 +59,17 @@ def provider_unsupported(provider: str) -> dict[str, Any]:
     return {"error": f"Model not supported by provider {provider}"}
 
 Answer = str | Callable[[Any], str | None]
+Transcript = str | Callable[[bytes], str | None]
+Picture = bytes | Callable[[str], bytes | None]
+
+
+def _validation(message: str, status: int = 400) -> Response:
+    return json_response(status, {"error": f"Input validation error: {message}", "error_type": "validation"})
 
 
 class ModelSandbox(LocalServer):
-    """Serves POST /v1/chat/completions, POST / and /generate (TGI), GET /health, /info, /v1/models."""
+    """Serves POST /v1/chat/completions, POST / and /generate (TGI), POST /speech and /draw
+    (hf-inference), GET /health, /info, /v1/models."""
 
     def __init__(self, latency: float = 0.0) -> None:
         """``latency``: seconds each answer takes to generate (model listings and health come at once)."""
@@ -56,6 +80,8 @@ class ModelSandbox(LocalServer):
         self._faults: list[Response] = []
         self._hangs: list[float] = []
         self._answer: Answer | None = None
+        self._transcript: Transcript | None = None
+        self._picture: Picture | None = None
         self._served: set[str] | None = None  # None: any model name is served
 
     # ----------------------------------------------------------------- scripting
@@ -99,8 +125,24 @@ class ModelSandbox(LocalServer):
         with self._lock:
             self._answer = answer
 
+    def transcribe_with(self, transcript: Transcript | None) -> None:
+        """/speech answers this text, or transcript(audio bytes) (a None from it: the default, what
+        media.speech_audio put in, else "(inaudible)"); None restores the default. The 30-second
+        limit applies first either way."""
+        with self._lock:
+            self._transcript = transcript
+
+    def draw_with(self, picture: Picture | None) -> None:
+        """/draw answers these image bytes, or picture(prompt) (a None from it: the default, an
+        8x8 PNG of a colour taken from the prompt); None restores the default."""
+        with self._lock:
+            self._picture = picture
+
     @property
     def requests(self) -> list[dict[str, Any]]:
+        """Every request: {"method", "path", "json", "headers"}; a body that is not JSON (audio)
+        is recorded by its size only, as "body_bytes" (with "json": None); a /speech request also
+        has "audio_bytes", and its JSON form's base64 "inputs" is replaced by a short note."""
         with self._lock:
             return copy.deepcopy(self._requests)
 
@@ -112,9 +154,19 @@ class ModelSandbox(LocalServer):
             bad_json = False
         except ValueError:
             body, bad_json = None, True
+        path = request.path.rstrip("/") or "/"
+        speech = None
+        if request.method == "POST" and path == "/speech":
+            speech = _speech_input(request.body, body)
+        record: dict[str, Any] = {"method": request.method, "path": request.path,
+                                  "json": body, "headers": dict(request.headers)}
+        if bad_json:
+            record["body_bytes"] = len(request.body)  # audio and such: never the bytes themselves
+        if speech is not None:
+            record["json"] = speech.recorded_json
+            record["audio_bytes"] = len(speech.audio) if speech.audio is not None else None
         with self._lock:
-            self._requests.append({"method": request.method, "path": request.path,
-                                   "json": body, "headers": dict(request.headers)})
+            self._requests.append(record)
             hang = self._hangs.pop(0) if self._hangs else 0.0
             fault = self._faults.pop(0) if self._faults else None
         self._sleep(hang)
@@ -122,13 +174,16 @@ class ModelSandbox(LocalServer):
             self._sleep(self.latency)
         if fault is not None:
             return fault
-        path = request.path.rstrip("/") or "/"
         if request.method == "GET":
             return self._get(path)
         if request.method != "POST":
             return json_response(405, {"error": "Method Not Allowed"})
+        if speech is not None:
+            return self._speech(speech)
         if bad_json or not isinstance(body, dict):
             return json_response(400, {"error": "Failed to parse the request body as JSON"})
+        if path == "/draw":
+            return self._draw(body)
         if path in ("/v1/chat/completions", "/chat/completions"):
             return self._chat(body)
         if path in ("/", "/generate"):
@@ -167,11 +222,19 @@ class ModelSandbox(LocalServer):
             served = self._served
         if served is not None and body.get("model") not in served:
             return json_response(400, unsupported_model(str(body.get("model"))))
+        try:  # the model reads every image in the conversation: each must decode
+            images = [_image_sizes(m.get("content")) if isinstance(m, dict) else [] for m in messages]
+        except ValueError as exc:
+            return _validation(str(exc))
         answer = self._custom_answer(messages)
         if answer is None:
-            last_user = next((m for m in reversed(messages)
-                              if isinstance(m, dict) and m.get("role") == "user"), {})
+            last = next((i for i in reversed(range(len(messages)))
+                         if isinstance(messages[i], dict) and messages[i].get("role") == "user"), None)
+            last_user = messages[last] if last is not None else {}
             answer = f"Echo: {_content_text(last_user.get('content'))}"
+            seen = images[last] if last is not None else []
+            if seen:  # so a test can tell the picture reached the model, and at what size
+                answer += f" [seen: {len(seen)} image{'s' if len(seen) > 1 else ''}, {sum(seen)} bytes]"
         prompt_tokens = sum(len(_content_text(m.get("content")).split())
                             for m in messages if isinstance(m, dict))
         completion_tokens = len(answer.split())
@@ -186,6 +249,40 @@ class ModelSandbox(LocalServer):
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         })
+
+    def _speech(self, speech: _SpeechInput) -> Response:
+        """Automatic speech recognition, as Whisper on hf-inference answers it."""
+        if speech.error is not None or speech.audio is None:
+            return _validation(speech.error or "no audio")
+        said, seconds = parse_speech(speech.audio)
+        timestamps = speech.parameters.get("return_timestamps")
+        if seconds is not None and seconds > WHISPER_LIMIT and not timestamps:
+            return json_response(400, {"error": TOO_LONG})
+        with self._lock:
+            custom = self._transcript
+        text = custom(speech.audio) if callable(custom) else custom
+        if text is None:
+            text = INAUDIBLE if said is None else said
+        answer: dict[str, Any] = {"text": str(text)}
+        if timestamps:
+            answer["chunks"] = _chunks(str(text), seconds)
+        return json_response(200, answer)
+
+    def _draw(self, body: dict[str, Any]) -> Response:
+        """Text-to-image, as hf-inference answers it: the image itself, as the body."""
+        prompt = body.get("inputs")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _validation("`inputs` must be a non-empty prompt")
+        if not isinstance(body.get("parameters") or {}, dict):
+            return _validation("`parameters` must be an object")
+        with self._lock:
+            custom = self._picture
+        image = custom(prompt) if callable(custom) else custom
+        if image is None:
+            digest = hashlib.sha256(prompt.encode("utf-8")).digest()
+            image = png_image(8, 8, (digest[0], digest[1], digest[2]))
+        content_type = "image/jpeg" if image_kind(image) == "jpeg" else "image/png"
+        return Response(200, bytes(image), {"Content-Type": content_type})
 
     def _generate(self, body: dict[str, Any]) -> Response:
         inputs = body.get("inputs")
@@ -213,3 +310,76 @@ def _content_text(content: Any) -> str:
         return "".join(part.get("text", "") for part in content
                        if isinstance(part, dict) and part.get("type", "text") == "text")
     return ""
+
+
+def _image_sizes(content: Any) -> list[int]:
+    """The decoded size of each image part of a message's content (0 for an http URL, which the
+    sandbox does not fetch); ValueError for an image it cannot read."""
+    if not isinstance(content, list):
+        return []
+    sizes = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else image_url
+        if not isinstance(url, str):
+            raise ValueError("an image_url part needs {\"url\": ...}")
+        if url.startswith(("http://", "https://")):
+            sizes.append(0)
+            continue
+        match = _DATA_URL.fullmatch(url.strip())
+        if not match:
+            raise ValueError("an image url must be http(s) or a base64 data URL")
+        try:
+            sizes.append(len(base64.b64decode(match.group(3), validate=True)))
+        except (binascii.Error, ValueError):
+            raise ValueError("the image's data URL is not valid base64") from None
+    return sizes
+
+
+class _SpeechInput:
+    """What a POST /speech carries: the audio (raw body, or base64 "inputs" of a JSON body, which
+    huggingface_hub sends once parameters are given, whatever Content-Type the client set),
+    its parameters, what the request log shows of it, and why it cannot be read (if so)."""
+
+    def __init__(self, audio: bytes | None, parameters: dict[str, Any], recorded_json: Any,
+                 error: str | None = None) -> None:
+        self.audio, self.parameters = audio, parameters
+        self.recorded_json, self.error = recorded_json, error
+
+
+def _speech_input(raw: bytes, body: Any) -> _SpeechInput:
+    if not isinstance(body, dict):
+        if not raw:
+            return _SpeechInput(None, {}, None, "the audio is empty")
+        return _SpeechInput(raw, {}, None)
+    inputs, parameters = body.get("inputs"), body.get("parameters") or {}
+    recorded = dict(body)
+    if not isinstance(inputs, str) or not inputs:
+        return _SpeechInput(None, {}, recorded, "`inputs` must be the audio, base64-encoded")
+    try:
+        audio = base64.b64decode(inputs, validate=True)
+    except (binascii.Error, ValueError):
+        recorded["inputs"] = f"<{len(inputs)} characters, not base64>"
+        return _SpeechInput(None, {}, recorded, "`inputs` is not valid base64")
+    recorded["inputs"] = f"<base64 audio, {len(audio)} bytes>"
+    if not isinstance(parameters, dict):
+        return _SpeechInput(audio, {}, recorded, "`parameters` must be an object")
+    if not audio:
+        return _SpeechInput(audio, parameters, recorded, "the audio is empty")
+    return _SpeechInput(audio, parameters, recorded)
+
+
+def _chunks(text: str, seconds: float | None) -> list[dict[str, Any]]:
+    """Whisper's timestamped chunks: the words spread evenly over windows of at most 30 s."""
+    words = text.split()
+    if not words:
+        return []
+    duration = seconds if seconds is not None else max(1.0, 0.5 * len(words))
+    count = max(1, min(math.ceil(duration / WHISPER_LIMIT), len(words)))
+    per = math.ceil(len(words) / count)
+    groups = [words[i:i + per] for i in range(0, len(words), per)]
+    step = duration / len(groups)
+    return [{"text": " ".join(group), "timestamp": [round(i * step, 2), round((i + 1) * step, 2)]}
+            for i, group in enumerate(groups)]

@@ -1,12 +1,22 @@
 """A local Telegram Bot API server that follows the documented behaviour (offsets, long polling,
-allowed_updates, webhook conflicts, sendMessage checks and error shapes) for testing a bot."""
+allowed_updates, webhook conflicts, sendMessage checks and error shapes) for testing a bot.
+
+Media as the Bot API has it: users send voice notes, audio, video notes, photos (three PhotoSizes,
+the full image last) and documents, each file kept in memory under a file_id; getFile gives a
+file_path (refusing files over 20 MB), the file server at f"{url}/file/bot{token}/{file_path}" serves
+the bytes until the link expires (expire_file), and sendPhoto takes an upload (multipart, a real PNG
+or JPEG of at most 10 MB), a known file_id or an http URL, with a caption of at most 1024 characters.
+Left out: thumbnails of documents, the other send* methods for media, and real image processing
+(the smaller PhotoSizes are stand-in files, and an uploaded PNG is not turned into a JPEG)."""
 from __future__ import annotations
 
 import copy
 import email.parser
 import email.policy
+import hashlib
 import json
 import math
+import mimetypes
 import re
 import threading
 import time
@@ -16,9 +26,15 @@ from urllib.parse import parse_qsl
 
 from ._http import LocalServer, Request, Response, json_response
 from .markup import EntityError, UnsupportedParseMode, check_entities, utf16_len, visible_text
+from .media import JPEG_SIGNATURE, image_kind, image_size
 
 DEFAULT_TOKEN = "123456789:TEST-sandbox-token-abcdefghijklmnopqrstu"
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024  # UTF-16 code units, after entity parsing
+MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile: "bots can download files of up to 20MB in size"
+MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # sendPhoto: "the photo must be at most 10 MB in size"
+PHOTO_SIZES = (90, 320)  # the smaller PhotoSizes' longest side; the full image comes last
+DEFAULT_PHOTO_SIZE = (1280, 960)  # when the image's own size cannot be read
 MAX_LONG_POLL = 50  # the real server caps timeout at 50 seconds
 MESSAGE_KINDS = {
     "message", "edited_message", "channel_post", "edited_channel_post",
@@ -63,6 +79,29 @@ FUTURE_SLACK = 10
 PAST_SLACK = 2_000_000
 UPDATE_LIFETIME = 24 * 3600
 UPGRADED = "Bad Request: group chat was upgraded to a supergroup chat"
+WRONG_FILE_ID = "wrong file_id or the file is temporarily unavailable"
+DOWNLOAD = "file download"  # the name file-server requests get in `calls`, fail() and delay()
+
+
+class FileKind:
+    """How Telegram names and stores one kind of file: the file_id prefix it uses, the folder and
+    extension of its file_path, the Content-Type it is served with, and its name in errors."""
+
+    def __init__(self, prefix: str, unique_prefix: str, folder: str, extension: str,
+                 mime_type: str, title: str) -> None:
+        self.prefix, self.unique_prefix = prefix, unique_prefix
+        self.folder, self.extension = folder, extension
+        self.mime_type, self.title = mime_type, title
+
+
+FILE_KINDS = {
+    "photo": FileKind("AgACAgIAAxkBAAI", "AQAD", "photos", "jpg", "image/jpeg", "Photo"),
+    "voice": FileKind("AwACAgIAAxkBAAI", "AgAD", "voice", "oga", "audio/ogg", "Voice"),
+    "audio": FileKind("CQACAgIAAxkBAAI", "AgAD", "music", "mp3", "audio/mpeg", "Audio"),
+    "document": FileKind("BQACAgIAAxkBAAI", "AgAD", "documents", "", "application/octet-stream",
+                         "Document"),
+    "video_note": FileKind("DQACAgIAAxkBAAI", "AgAD", "video_notes", "mp4", "video/mp4", "VideoNote"),
+}
 
 
 class ApiError(Exception):
@@ -136,11 +175,20 @@ class TelegramSandbox(LocalServer):
         self._next_supergroup_id = -1001000000001
         self._webhook_url = ""
         self._commands: list[dict[str, Any]] = []
+        # Files by file_id: {"kind", "data", "file_size", "mime_type", "extension", "public" (the
+        # fields a message shows), "group" (a photo's sizes, smallest first), "path" (live link)}.
+        self._files: dict[str, dict[str, Any]] = {}
+        self._file_paths: dict[str, str] = {}  # live file_path -> file_id
+        self._next_file = 1
+        self._next_file_path = 1
+        self._downloads: list[str] = []
         self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
             name.lower(): (name, fn) for name, fn in {
                 "getMe": self._get_me,
                 "getUpdates": self._get_updates,
                 "sendMessage": self._send_message,
+                "sendPhoto": self._send_photo,
+                "getFile": self._get_file,
                 "sendChatAction": self._send_chat_action,
                 "getWebhookInfo": self._get_webhook_info,
                 "setWebhook": self._set_webhook,
@@ -160,29 +208,159 @@ class TelegramSandbox(LocalServer):
                   chat_type: str = "private", reply_to_message_id: int | None = None,
                   chat_title: str | None = None) -> int:
         """Queue a text message from a user; returns its update_id."""
-        if user_id is None:
-            user_id = chat_id if chat_type == "private" else 1001
-        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name,
-                                "language_code": "en"}
-        if username:
-            user["username"] = username
-        if chat_type == "private":
-            chat: dict[str, Any] = {"id": chat_id, "first_name": first_name, "type": "private"}
-            if username:
-                chat["username"] = username
-        else:
-            chat = {"id": chat_id, "title": chat_title or "Sandbox group", "type": chat_type}
-        message: dict[str, Any] = {"from": user, "chat": chat, "text": text}
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+        message["text"] = text
         entities = _auto_entities(text)
         if entities:
             message["entities"] = entities
+        return self._queue_user_message(message, reply_to_message_id)
+
+    def user_sends_voice(self, audio: bytes, duration: int, chat_id: int = 1001,
+                         user_id: int | None = None, first_name: str = "Alice",
+                         username: str | None = None, chat_type: str = "private",
+                         reply_to_message_id: int | None = None, chat_title: str | None = None, *,
+                         mime_type: str = "audio/ogg", caption: str | None = None,
+                         file_size: int | None = None) -> int:
+        """Queue a voice note (Telegram records them as OGG/Opus); returns its update_id.
+
+        ``file_size`` reports the file as that big without holding the bytes (over 20 MB,
+        getFile refuses it); the same keyword works for every user_sends_* method."""
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+
+        def attach(message: dict[str, Any]) -> None:
+            voice = self._add_file("voice", audio, file_size=file_size, mime_type=mime_type)
+            message["voice"] = {**_file_ids(voice), "duration": duration, "mime_type": mime_type,
+                                "file_size": voice["file_size"]}
+        return self._queue_user_message(message, reply_to_message_id, attach, caption)
+
+    def user_sends_audio(self, audio: bytes, duration: int, chat_id: int = 1001,
+                         user_id: int | None = None, first_name: str = "Alice",
+                         username: str | None = None, chat_type: str = "private",
+                         reply_to_message_id: int | None = None, chat_title: str | None = None, *,
+                         mime_type: str = "audio/mpeg", file_name: str | None = None,
+                         caption: str | None = None, file_size: int | None = None) -> int:
+        """Queue an audio file (music: the "audio" field, not a voice note); returns its update_id."""
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+
+        def attach(message: dict[str, Any]) -> None:
+            stored = self._add_file("audio", audio, file_size=file_size, mime_type=mime_type,
+                                    extension=_extension(file_name, mime_type, "mp3"))
+            fields: dict[str, Any] = {**_file_ids(stored), "duration": duration, "mime_type": mime_type}
+            if file_name:
+                fields["file_name"] = file_name
+            message["audio"] = {**fields, "file_size": stored["file_size"]}
+        return self._queue_user_message(message, reply_to_message_id, attach, caption)
+
+    def user_sends_video_note(self, video: bytes, duration: int, chat_id: int = 1001,
+                              user_id: int | None = None, first_name: str = "Alice",
+                              username: str | None = None, chat_type: str = "private",
+                              reply_to_message_id: int | None = None, chat_title: str | None = None, *,
+                              length: int = 240, file_size: int | None = None) -> int:
+        """Queue a round video message (MP4; a video note never has a caption); returns its update_id."""
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+
+        def attach(message: dict[str, Any]) -> None:
+            note = self._add_file("video_note", video, file_size=file_size)
+            message["video_note"] = {**_file_ids(note), "length": length, "duration": duration,
+                                     "file_size": note["file_size"]}
+        return self._queue_user_message(message, reply_to_message_id, attach)
+
+    def user_sends_photo(self, image: bytes, caption: str | None = None, chat_id: int = 1001,
+                         user_id: int | None = None, first_name: str = "Alice",
+                         username: str | None = None, chat_type: str = "private",
+                         reply_to_message_id: int | None = None, chat_title: str | None = None, *,
+                         file_size: int | None = None) -> int:
+        """Queue a photo; returns its update_id.
+
+        Like Telegram, the message carries three PhotoSizes: a 90 px thumbnail, a 320 px one (both
+        small stand-in files) and the full image last, which holds `image` (its width and height
+        read from the PNG or JPEG header). ``file_size`` applies to the full image."""
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+
+        def attach(message: dict[str, Any]) -> None:
+            message["photo"] = self._add_photo(image, file_size=file_size)
+        return self._queue_user_message(message, reply_to_message_id, attach, caption)
+
+    def user_sends_document(self, data: bytes, mime_type: str = "image/jpeg",
+                            file_name: str = "photo.jpg", caption: str | None = None,
+                            chat_id: int = 1001, user_id: int | None = None, first_name: str = "Alice",
+                            username: str | None = None, chat_type: str = "private",
+                            reply_to_message_id: int | None = None, chat_title: str | None = None, *,
+                            file_size: int | None = None) -> int:
+        """Queue a file sent as a document (a picture sent "without compression" is one);
+        returns its update_id."""
+        message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
+
+        def attach(message: dict[str, Any]) -> None:
+            document = self._add_file("document", data, file_size=file_size, mime_type=mime_type,
+                                      extension=_extension(file_name, mime_type, ""))
+            message["document"] = {**_file_ids(document), "file_name": file_name,
+                                   "mime_type": mime_type, "file_size": document["file_size"]}
+        return self._queue_user_message(message, reply_to_message_id, attach, caption)
+
+    def _queue_user_message(self, message: dict[str, Any], reply_to_message_id: int | None,
+                            attach: Callable[[dict[str, Any]], None] | None = None,
+                            caption: str | None = None) -> int:
+        """Attach the media (its files stored under the lock), the caption with the entities
+        Telegram finds in it, and the replied-to message; queue the message."""
+        chat_id = message["chat"]["id"]
         with self._cond:
+            target = None
             if reply_to_message_id is not None:
                 target = self._messages.get((chat_id, reply_to_message_id))
                 if target is None:
                     raise ValueError(f"no message {reply_to_message_id} in chat {chat_id} to reply to")
+            if attach is not None:
+                attach(message)
+            if caption:
+                message["caption"] = caption
+                entities = _auto_entities(caption)
+                if entities:
+                    message["caption_entities"] = entities
+            if target is not None:
                 message["reply_to_message"] = copy.deepcopy(target)
             return self._queue("message", message)
+
+    def _add_file(self, kind: str, data: bytes, *, file_size: int | None = None,
+                  mime_type: str | None = None, extension: str | None = None) -> dict[str, Any]:
+        """Caller holds the lock. Keep a file's bytes under a new file_id; returns its record."""
+        spec = FILE_KINDS[kind]
+        number = self._next_file
+        self._next_file += 1
+        record = {
+            "file_id": f"{spec.prefix}-{number}",
+            "file_unique_id": f"{spec.unique_prefix}sandbox{number}",
+            "kind": kind,
+            "data": bytes(data),
+            "file_size": len(data) if file_size is None else int(file_size),
+            "mime_type": mime_type or spec.mime_type,
+            "extension": spec.extension if extension is None else extension,
+            "group": None,
+            "path": None,
+        }
+        self._files[record["file_id"]] = record
+        return record
+
+    def _add_photo(self, image: bytes | None, *, file_size: int | None = None) -> list[dict[str, Any]]:
+        """Caller holds the lock. Store a photo as Telegram does, in three sizes; returns the
+        PhotoSizes, smallest first. No image (a photo sent by URL): stand-ins at every size."""
+        width, height = (image_size(image) if image else None) or DEFAULT_PHOTO_SIZE
+        sizes = []
+        for limit in (*PHOTO_SIZES, None):
+            scale = 1.0 if limit is None else min(1.0, limit / max(width, height))
+            w, h = max(1, round(width * scale)), max(1, round(height * scale))
+            if limit is None and image is not None:
+                stored = self._add_file("photo", image, file_size=file_size,
+                                        mime_type="image/png" if image_kind(image) == "png" else None)
+            else:  # a stand-in for the resized copy: small, non-empty, not a decodable image
+                stored = self._add_file("photo", JPEG_SIGNATURE + f"sandbox {w}x{h} photo".encode())
+            stored["public"] = {**_file_ids(stored), "width": w, "height": h,
+                                "file_size": stored["file_size"]}
+            sizes.append(stored)
+        group = [stored["file_id"] for stored in sizes]
+        for stored in sizes:
+            stored["group"] = group
+        return [copy.deepcopy(stored["public"]) for stored in sizes]
 
     def add_message(self, message: dict[str, Any]) -> int:
         """Queue a raw "message" update (stickers, photos with captions ...); fills the gaps."""
@@ -309,6 +487,17 @@ class TelegramSandbox(LocalServer):
         with self._cond:
             self._delays[method.lower()] = seconds
 
+    def expire_file(self, file_id: str) -> None:
+        """The file's download link stops working (404), as Telegram's links do after an hour or
+        more; getFile then gives a new file_path that works, as it does on Telegram."""
+        with self._cond:
+            record = self._files.get(file_id)
+            if record is None:
+                raise ValueError(f"no file {file_id!r}")
+            if record["path"] is not None:
+                self._file_paths.pop(record["path"], None)
+                record["path"] = None
+
     def reset_flood(self) -> None:
         """Forget all flood-control history (buckets and windows) and zero flood_hits."""
         with self._cond:
@@ -326,8 +515,28 @@ class TelegramSandbox(LocalServer):
             return self._flood_hits
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """What the bot sent, in order. A text message: {"chat_id", "message_id", "text",
+        "reply_to_message_id", "parse_mode", "entities", "date"}. A photo: {"chat_id", "message_id",
+        "text": None, "photo", "caption", "caption_entities", "reply_to_message_id", "parse_mode",
+        "date"}, where "photo" is {"bytes": size, "sha256": hex digest} for an upload,
+        {"file_id": ...} for a file Telegram has or {"url": ...} for a link, and "caption" is the
+        caption as sent (None without one)."""
         with self._cond:
-            return [dict(m) for m in self._sent if chat_id is None or m["chat_id"] == chat_id]
+            return [copy.deepcopy(m) for m in self._sent if chat_id is None or m["chat_id"] == chat_id]
+
+    @property
+    def downloads(self) -> list[str]:
+        """The file_ids the file server has served, in order (one entry per download)."""
+        with self._cond:
+            return list(self._downloads)
+
+    def file_data(self, file_id: str) -> bytes:
+        """The bytes kept under a file_id (a user's file or a photo the bot sent)."""
+        with self._cond:
+            record = self._files.get(file_id)
+            if record is None:
+                raise ValueError(f"no file {file_id!r}")
+            return record["data"]
 
     @property
     def calls(self) -> list[tuple[str, dict[str, Any]]]:
@@ -366,6 +575,9 @@ class TelegramSandbox(LocalServer):
             self._cond.notify_all()
 
     def handle(self, request: Request) -> Response:
+        download = re.fullmatch(r"/file/bot([^/]+)/(.+)", request.path)
+        if download:
+            return self._download(*download.groups())
         match = re.fullmatch(r"/bot([^/]+)/([^/]*)", request.path)
         if not match:
             return ApiError(404, "Not Found").response()
@@ -376,7 +588,7 @@ class TelegramSandbox(LocalServer):
         except ApiError as error:
             params, parse_error = {}, error
         with self._cond:
-            self._calls.append((name, copy.deepcopy(params)))
+            self._calls.append((name, _without_bytes(params)))
             delay = self._delays.get(name.lower(), 0.0) + self.network_delay
             fault = self._take_fault(name.lower(), params.get("chat_id"))
         self._sleep(delay)
@@ -392,6 +604,25 @@ class TelegramSandbox(LocalServer):
             return json_response(200, {"ok": True, "result": handler(params)})
         except ApiError as error:
             return error.response()
+
+    def _download(self, token: str, file_path: str) -> Response:
+        """The file server: GET f"/file/bot{token}/{file_path}", file_path from getFile."""
+        with self._cond:
+            self._calls.append((DOWNLOAD, {"file_path": file_path}))
+            delay = self._delays.get(DOWNLOAD, 0.0) + self.network_delay
+            fault = self._take_fault(DOWNLOAD, None)
+        self._sleep(delay)
+        if fault is not None:
+            return fault.response()
+        if token != self.token:
+            return ApiError(401, "Unauthorized").response()
+        with self._cond:
+            file_id = self._file_paths.get(file_path)
+            if file_id is None:
+                return ApiError(404, "Not Found").response()
+            record = self._files[file_id]
+            self._downloads.append(file_id)
+        return Response(200, record["data"], {"Content-Type": record["mime_type"]})
 
     def _take_fault(self, method: str, chat_id: Any) -> ApiError | None:
         # Caller holds the lock.
@@ -511,18 +742,8 @@ class TelegramSandbox(LocalServer):
         text = "" if text is None else str(text)
         if not text:
             raise _bad("message text is empty")
-        parse_mode = params.get("parse_mode") or None
         entities = _json_param(params, "entities", list, "can't parse entities JSON object")
-        try:
-            if entities is not None:  # given entities, Telegram ignores parse_mode
-                shown, parse_mode = text, None
-                check_entities(text, entities)
-            else:
-                shown = visible_text(text, parse_mode)
-        except UnsupportedParseMode:
-            raise _bad("unsupported parse_mode") from None
-        except EntityError as exc:
-            raise _bad(f"can't parse entities: {exc}") from None
+        shown, parse_mode = _shown(text, params.get("parse_mode") or None, entities)
         reply_to, allow_without = self._reply_request(params)
         with self._cond:
             chat = self._chat_for(params)
@@ -553,6 +774,91 @@ class TelegramSandbox(LocalServer):
                 "date": message["date"],
             })
             return message
+
+    def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        """sendPhoto: an uploaded file (multipart), a file_id Telegram knows, or an http URL
+        (accepted as it is: nothing is fetched), with an optional caption."""
+        if params.get("chat_id") is None or str(params["chat_id"]).strip() == "":
+            raise _bad("chat_id is empty")
+        photo = params.get("photo")
+        if photo is None or photo == "" or photo == b"":
+            raise _bad("there is no photo in the request")
+        caption = params.get("caption")
+        caption = "" if caption is None else str(caption)
+        entities = _json_param(params, "caption_entities", list, "can't parse caption entities JSON object")
+        shown, parse_mode = _shown(caption, params.get("parse_mode") or None, entities)
+        if utf16_len(shown) > MAX_CAPTION_LENGTH:
+            raise _bad("message caption is too long")
+        if isinstance(photo, (bytes, bytearray)):
+            if len(photo) > MAX_PHOTO_UPLOAD:
+                raise _bad("file is too big")
+            if image_kind(photo) is None:
+                raise _bad("IMAGE_PROCESS_FAILED")
+        else:
+            photo = str(photo).strip()
+        reply_to, allow_without = self._reply_request(params)
+        with self._cond:
+            chat = self._chat_for(params)
+            known = None
+            if isinstance(photo, str) and not photo.startswith(("http://", "https://")):
+                known = self._files.get(photo)
+                if known is None:
+                    raise _bad("wrong file identifier/HTTP URL specified")
+                if known["kind"] != "photo":
+                    raise _bad(f"can't use file of type {FILE_KINDS[known['kind']].title} as Photo")
+            target = None
+            if reply_to is not None:
+                target = self._messages.get((chat["id"], reply_to))
+                if target is None and not allow_without:
+                    raise _bad("message to be replied not found")
+            self._flood_check(chat)  # last check: only a deliverable message uses the limits
+            if known is not None:
+                sizes = [copy.deepcopy(self._files[file_id]["public"]) for file_id in known["group"]]
+                record: dict[str, Any] = {"file_id": photo}
+            elif isinstance(photo, str):
+                sizes, record = self._add_photo(None), {"url": photo}
+            else:
+                sizes = self._add_photo(bytes(photo))
+                record = {"bytes": len(photo), "sha256": hashlib.sha256(photo).hexdigest()}
+            message: dict[str, Any] = {
+                "message_id": self._next_message_id[chat["id"]],
+                "from": self._bot_user(),
+                "chat": copy.deepcopy(chat),
+                "date": int(self.wall_clock()),
+                "photo": sizes,
+            }
+            if shown.strip():
+                message["caption"] = shown
+                if entities:
+                    message["caption_entities"] = copy.deepcopy(entities)
+            if target is not None:
+                message["reply_to_message"] = copy.deepcopy(target)
+            self._record_message(message)
+            self._sent.append({
+                "chat_id": chat["id"], "message_id": message["message_id"], "text": None,
+                "photo": record, "caption": caption or None,
+                "caption_entities": copy.deepcopy(entities) if entities else [],
+                "reply_to_message_id": target["message_id"] if target else None,
+                "parse_mode": parse_mode, "date": message["date"],
+            })
+            return message
+
+    def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        """getFile: a file_path to download from, valid until the link expires (expire_file)."""
+        with self._cond:
+            record = self._files.get(str(params.get("file_id") or "").strip())
+            if record is None:
+                raise _bad(WRONG_FILE_ID)
+            if record["file_size"] > MAX_DOWNLOAD:
+                raise _bad("file is too big")
+            if record["path"] is None:
+                spec = FILE_KINDS[record["kind"]]
+                suffix = f".{record['extension']}" if record["extension"] else ""
+                record["path"] = f"{spec.folder}/file_{self._next_file_path}{suffix}"
+                self._next_file_path += 1
+                self._file_paths[record["path"]] = record["file_id"]
+            return {"file_id": record["file_id"], "file_unique_id": record["file_unique_id"],
+                    "file_size": record["file_size"], "file_path": record["path"]}
 
     def _flood_check(self, chat: dict[str, Any]) -> None:
         """Caller holds the lock. Raise 429 if sending to `chat` now breaks a flood limit;
@@ -688,7 +994,10 @@ def _parse_params(request: Request) -> dict[str, Any]:
         for part in parsed.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if name:
-                params[name] = part.get_content() if part.get_filename() is None else part.get_payload(decode=True)
+                payload = part.get_payload(decode=True) or b""
+                # A file part is bytes; a field is text, UTF-8 unless its part names a charset.
+                params[name] = (payload if part.get_filename() is not None
+                                else payload.decode(part.get_content_charset() or "utf-8", "replace"))
     else:
         params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
     return params
@@ -724,6 +1033,56 @@ def _json_param(params: dict[str, Any], name: str, kind: type, error: str) -> An
     if not isinstance(value, kind):
         raise _bad(error)
     return value
+
+
+def _without_bytes(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the parameters for `calls`, uploaded files shown by size and digest."""
+    return {name: {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
+            if isinstance(value, (bytes, bytearray)) else copy.deepcopy(value)
+            for name, value in params.items()}
+
+
+def _shown(text: str, parse_mode: str | None, entities: list | None) -> tuple[str, str | None]:
+    """The text (or caption) as shown, and the parse_mode that applied; as Telegram checks it."""
+    try:
+        if entities is not None:  # given entities, Telegram ignores parse_mode
+            check_entities(text, entities)
+            return text, None
+        return visible_text(text, parse_mode), parse_mode
+    except UnsupportedParseMode:
+        raise _bad("unsupported parse_mode") from None
+    except EntityError as exc:
+        raise _bad(f"can't parse entities: {exc}") from None
+
+
+def _user_message(chat_id: int, user_id: int | None, first_name: str, username: str | None,
+                  chat_type: str, chat_title: str | None) -> dict[str, Any]:
+    """The "from" and "chat" of a message a user sends."""
+    if user_id is None:
+        user_id = chat_id if chat_type == "private" else 1001
+    user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name,
+                            "language_code": "en"}
+    if username:
+        user["username"] = username
+    if chat_type == "private":
+        chat: dict[str, Any] = {"id": chat_id, "first_name": first_name, "type": "private"}
+        if username:
+            chat["username"] = username
+    else:
+        chat = {"id": chat_id, "title": chat_title or "Sandbox group", "type": chat_type}
+    return {"from": user, "chat": chat}
+
+
+def _file_ids(record: dict[str, Any]) -> dict[str, str]:
+    return {"file_id": record["file_id"], "file_unique_id": record["file_unique_id"]}
+
+
+def _extension(file_name: str | None, mime_type: str | None, default: str) -> str:
+    """A file_path's extension, as Telegram takes it: from the file's name, else its MIME type."""
+    if file_name and "." in file_name.strip(".") and not file_name.endswith("."):
+        return file_name.rsplit(".", 1)[1].lower()
+    guessed = mimetypes.guess_extension(mime_type or "")
+    return guessed[1:] if guessed else default
 
 
 def _auto_entities(text: str) -> list[dict[str, Any]]:

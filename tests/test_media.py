@@ -1,0 +1,294 @@
+"""Voice notes, photos and pictures, told as stories against the stand-ins over real HTTP.
+
+The media models point at the model stand-in by URL, as an owner's own servers would:
+speech at /speech (raw audio in, {"text"} out), pictures at /draw ({"inputs"} in, PNG out),
+vision at /v1 (OpenAI chat with image parts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from botjob.config import AccessSettings, ChatSettings, Config, MediaSettings
+from conftest import message_id_of, stored_offset
+
+ALICE, BOB = 1001, 1002
+GROUP = -100_321
+
+
+def png(width: int = 4, height: int = 4) -> bytes:
+    """A small valid PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"\x80\x40\x20" * width for _ in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PHOTO = png(64, 48)
+
+
+def big_photo() -> bytes:
+    """A photo that does not compress: 200 kB of noise."""
+    import os
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + os.urandom(3 * 256) for _ in range(256))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def make_memory_job(env, state_dir, clock):
+    """A job as `python -m botjob run` builds it, with BOTJOB_STATE_KEY set (needed for memory)."""
+    from cryptography.fernet import Fernet
+
+    from botjob.pacing import Pacer
+    from botjob.wiring import build_job
+
+    key = Fernet.generate_key().decode()
+
+    def make(config: Config):
+        job = build_job(config, {**env, "BOTJOB_STATE_KEY": key}, state_dir)
+        job.clock, job.sleep, job.pacer = clock, clock.sleep, Pacer(clock, clock.sleep)
+        return job
+
+    return make
+
+
+@pytest.fixture
+def media_settings(model) -> Config:
+    llm = dataclasses.replace(Config().llm, endpoint_model="sandbox/echo")  # no model-name lookup: every request is a model call
+    return dataclasses.replace(Config(), llm=llm, media=MediaSettings(
+        speech_model=f"{model.url}/speech", vision_model=f"{model.url}/v1",
+        image_model=f"{model.url}/draw", images=True, images_per_day=2,
+    ))
+
+
+def questions(model) -> list[str]:
+    """The text of the last user turn of each chat completion the model was asked."""
+    asked = []
+    for request in model.requests:
+        if request["path"].endswith("/chat/completions"):
+            content = request["json"]["messages"][-1]["content"]
+            asked.append(content if isinstance(content, str) else " | ".join(
+                p["text"] if p["type"] == "text" else "[image]" for p in content))
+    return asked
+
+
+def generations(model) -> list[dict]:
+    """What the model was asked to hear, see, write or draw."""
+    return [r for r in model.requests if r["method"] == "POST"]
+
+
+def speech_requests(model) -> list[dict]:
+    return [r for r in model.requests if r["path"] == "/speech"]
+
+
+def texts(telegram, chat_id: int) -> list[str]:
+    return [m.get("text") or "" for m in telegram.sent(chat_id)]
+
+
+# ----------------------------------------------------------------------------- voice notes
+
+
+def test_a_voice_note_is_downloaded_once_heard_once_and_answered_from_its_words(telegram, model, make_job, media_settings, state_dir) -> None:
+    update = telegram.user_sends_voice(b"SPEECH:what is the capital of Peru?", duration=4, chat_id=ALICE)
+    asked = message_id_of(telegram, update)
+    typed = telegram.user_says("and a typed question", chat_id=BOB)
+
+    report = make_job(media_settings).run_once()
+
+    assert texts(telegram, ALICE) == ["Echo: what is the capital of Peru?"]
+    assert telegram.sent(ALICE)[0]["reply_to_message_id"] == asked
+    assert texts(telegram, BOB) == ["Echo: and a typed question"]  # text as before, in the same run
+    assert len(telegram.downloads) == 1 and len(speech_requests(model)) == 1
+    headers = {k.lower(): v for k, v in speech_requests(model)[0]["headers"].items()}
+    assert headers["content-type"] == "audio/ogg"  # the raw audio, as it came
+    assert report.answered == 2 and report.model_calls == 3 and stored_offset(state_dir) == typed + 1
+
+
+def test_a_voice_note_over_the_limit_gets_one_refusal_and_no_model_call(telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_voice(b"SPEECH:a very long story", duration=600, chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [media_settings.reply.voice_too_long]
+    assert telegram.downloads == [] and generations(model) == []
+
+
+def test_a_long_voice_note_within_the_limit_is_heard(telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_voice(b"SPEECH:SECONDS:45;tell me a story", duration=45, chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == ["Echo: tell me a story"]
+
+
+def test_the_transcript_can_be_shown_above_the_answer(telegram, model, make_job, media_settings) -> None:
+    shown = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, show_transcript=True))
+    telegram.user_sends_voice(b"SPEECH:**hello** there", duration=2, chat_id=ALICE)
+    make_job(shown).run_once()
+    [message] = telegram.sent(ALICE)
+    assert message["text"].startswith("🎤 **hello** there\n\n")  # what was heard, as it was said
+    assert message["text"].endswith("Echo: hello there") and message["entities"][0]["type"] == "bold"
+
+
+def test_in_a_group_a_voice_note_counts_when_it_replies_to_the_bot(telegram, model, make_job, media_settings) -> None:
+    telegram.user_says(f"@{telegram.bot_username} hi", chat_id=GROUP, chat_type="group")
+    make_job(media_settings).run_once()
+    bots_answer = telegram.sent(GROUP)[0]["message_id"]
+    telegram.user_sends_voice(b"SPEECH:chatter", duration=2, chat_id=GROUP, chat_type="group")
+    telegram.user_sends_voice(b"SPEECH:and for you", duration=2, chat_id=GROUP, chat_type="group", reply_to_message_id=bots_answer)
+    make_job(media_settings).run_once()
+    assert texts(telegram, GROUP)[1:] == ["Echo: and for you"] and len(telegram.downloads) == 1
+
+
+def test_a_burst_of_voice_and_text_is_one_question(telegram, model, make_job, media_settings) -> None:
+    telegram.user_says("listen:", chat_id=ALICE)
+    telegram.user_sends_voice(b"SPEECH:the weather in Lima", duration=3, chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert questions(model) == ["listen:\n\nthe weather in Lima"]
+
+
+def test_a_file_telegram_no_longer_has_gets_an_apology_and_the_run_goes_on(telegram, model, make_job, media_settings, state_dir) -> None:
+    update = telegram.user_sends_voice(b"SPEECH:lost", duration=2, chat_id=ALICE)
+    telegram.fail("file download", 404)  # Telegram no longer has it
+    last = telegram.user_says("still there?", chat_id=BOB)
+    report = make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [media_settings.reply.apology] and report.failed == 1
+    assert texts(telegram, BOB) == ["Echo: still there?"] and stored_offset(state_dir) == last + 1 > update
+
+
+def test_a_file_over_telegrams_download_limit_gets_a_short_reply(telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_voice(b"SPEECH:huge", duration=60, chat_id=ALICE, file_size=25 * 1024 * 1024)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [media_settings.reply.file_too_big] and generations(model) == []
+
+
+def test_a_speech_model_that_is_not_served_stops_the_run_for_the_owner(telegram, model, make_job, media_settings) -> None:
+    from botjob.sandbox.model_server import unsupported_model
+
+    telegram.user_sends_voice(b"SPEECH:hello", duration=2, chat_id=ALICE)
+    model.fail(400, body=unsupported_model("openai/whisper-large-v3"))
+    report = make_job(media_settings).run_once()
+    assert not report.ok and "media.speech_model" in report.error.explain()
+    assert telegram.sent() == []  # no apology: the question waits for the owner's fix
+
+
+# ----------------------------------------------------------------------------- photos
+
+
+def vision_requests(model) -> list[dict]:
+    return [r for r in model.requests if r["path"].endswith("/chat/completions")]
+
+
+@pytest.mark.parametrize(("caption", "question"), [("What bird is this?", "What bird is this?"), (None, "Describe this picture.")])
+def test_a_photo_is_seen_at_full_size_once_and_answered_threaded_to_it(telegram, model, make_job, media_settings, caption, question) -> None:
+    update = telegram.user_sends_photo(PHOTO, caption=caption, chat_id=ALICE)
+    photo = message_id_of(telegram, update)
+    largest = telegram.pending()[0]["message"]["photo"][-1]["file_id"]
+
+    make_job(media_settings).run_once()
+
+    assert telegram.downloads == [largest]  # the full size only, once
+    [asked] = vision_requests(model)
+    parts = asked["json"]["messages"][-1]["content"]
+    assert parts[0] == {"type": "text", "text": question} and parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    [answer] = telegram.sent(ALICE)
+    assert answer["text"] == f"Echo: {question} [seen: 1 image, {len(PHOTO)} bytes]" and answer["reply_to_message_id"] == photo
+
+
+def test_an_image_sent_as_a_file_is_seen_too(telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_document(PHOTO, mime_type="image/png", file_name="plan.png", caption="what is this plan?", chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [f"Echo: what is this plan? [seen: 1 image, {len(PHOTO)} bytes]"]
+    assert vision_requests(model)[0]["json"]["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/png;")
+
+
+def test_with_photos_off_a_caption_is_still_answered_as_text(telegram, model, make_job, media_settings) -> None:
+    off = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, photos=False))
+    telegram.user_sends_photo(PHOTO, caption="nice, right?", chat_id=ALICE)
+    make_job(off).run_once()
+    assert texts(telegram, ALICE) == ["Echo: nice, right?"] and telegram.downloads == []
+
+
+def test_memory_keeps_the_words_and_the_caption_never_the_image(telegram, model, make_memory_job, media_settings, state_dir) -> None:
+    remembering = dataclasses.replace(media_settings, chat=ChatSettings(memory_turns=3))
+    big = big_photo()
+    telegram.user_sends_photo(big, caption="my cat", chat_id=ALICE)
+    telegram.user_sends_voice(b"SPEECH:what did I show you?", duration=2, chat_id=BOB)
+    job = make_memory_job(remembering)
+    job.run_once()
+    assert [m["content"] for m in job.memory.load(ALICE)][0] == "my cat"
+    assert [m["content"] for m in job.memory.load(BOB)][0] == "what did I show you?"
+    stored = b"".join(p.read_bytes() for p in (state_dir / "memory").iterdir())
+    assert len(stored) < len(big) // 20  # encrypted words only, no picture
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def test_image_draws_one_picture_threaded_to_the_command(telegram, model, make_job, media_settings) -> None:
+    command = message_id_of(telegram, telegram.user_says("/image a lighthouse at dusk", chat_id=ALICE))
+    report = make_job(media_settings).run_once()
+    [picture] = telegram.sent(ALICE)
+    assert picture["photo"]["bytes"] > 0 and picture["caption"] == "a lighthouse at dusk"
+    assert picture["reply_to_message_id"] == command and report.answered == 1
+    draws = [r for r in model.requests if r["path"] == "/draw"]
+    assert [r["json"]["inputs"] for r in draws] == ["a lighthouse at dusk"]
+    assert ("sendChatAction", {"chat_id": ALICE, "action": "upload_photo"}) in telegram.calls
+
+
+def test_image_alone_gets_a_hint_and_draws_nothing(telegram, model, make_job, media_settings) -> None:
+    telegram.user_says("/image", chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [media_settings.reply.image_usage] and generations(model) == []
+
+
+def test_images_per_day_holds_with_one_notice(telegram, model, make_job, media_settings) -> None:
+    for n in range(4):
+        telegram.user_says(f"/image picture {n}", chat_id=ALICE)
+    make_job(media_settings).run_once()
+    sent = telegram.sent(ALICE)
+    assert [bool(m.get("photo")) for m in sent] == [True, True, False]  # two pictures, one notice, then silence
+    assert sent[2]["text"] == media_settings.reply.images_limit
+    assert len([r for r in model.requests if r["path"] == "/draw"]) == 2
+
+
+def test_with_images_off_nothing_is_drawn(telegram, model, make_job, media_settings) -> None:
+    off = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, images=False))
+    telegram.user_says("/image a cat", chat_id=ALICE)
+    make_job(off).run_once()
+    assert texts(telegram, ALICE) == [off.reply.images_off] and generations(model) == []
+
+
+def test_pictures_and_media_questions_count_against_the_daily_limit(telegram, model, make_job, media_settings) -> None:
+    limited = dataclasses.replace(media_settings, access=AccessSettings(daily_limit=2), chat=ChatSettings(merge_bursts=False))
+    telegram.user_sends_voice(b"SPEECH:one", duration=2, chat_id=ALICE)
+    telegram.user_says("/image two", chat_id=ALICE)
+    telegram.user_says("three", chat_id=ALICE)
+    make_job(limited).run_once()
+    assert [m.get("text") for m in telegram.sent(ALICE)][::2] == ["Echo: one", limited.access.daily_limit_reply]
+
+
+# ----------------------------------------------------------------------------- privacy
+
+
+def test_no_words_captions_pictures_or_file_paths_in_logs_or_state(telegram, model, make_job, media_settings, state_dir, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="botjob")  # everything botjob logs, and the libraries as the CLI lets them
+    for library in ("urllib3", "httpx", "httpx2", "huggingface_hub"):
+        caplog.set_level(logging.WARNING, logger=library)
+    telegram.user_sends_voice(b"SPEECH:my secret plan", duration=2, chat_id=ALICE)
+    telegram.user_sends_photo(PHOTO, caption="my private photo", chat_id=BOB)
+    telegram.user_says("/image a secret garden", chat_id=3003)
+    make_job(media_settings).run_once()
+    paths = [c[1].get("file_path", "") for c in telegram.calls if c[0] == "getFile"]  # asked of getFile: none logged
+    everything = caplog.text + "".join(p.read_text(errors="replace") for p in Path(state_dir).rglob("*") if p.is_file())
+    for private in ("secret plan", "private photo", "secret garden", "voice/", "photos/", *filter(None, paths)):
+        assert private not in everything
+    assert json.loads((state_dir / "offset.json").read_text())["offset"] > 0
