@@ -17,18 +17,22 @@ from pathlib import Path
 
 from . import cli
 from .sandbox import ModelSandbox, TelegramSandbox
+from .sandbox.media import png_image, speech_audio
 from .state import StateStore
 
-ALICE, BOB, CAROL = 1001, 1002, 1003
+ALICE, BOB, CAROL, DAVE, ERIN = 1001, 1002, 1003, 1004, 1005
 CAT_NAMES = "Three ideas: **Miso**, **Pixel** or `Sir Purrcival`."
-NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
+NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol", DAVE: "Dave", ERIN: "Erin"}
 
 
 def run_demo(say: Callable[[str], None]) -> int:
     for module in ("requests", "yaml", "huggingface_hub", "cronsim"):  # before the story starts, not halfway through
         importlib.import_module(module)
     asked: dict[tuple[int, int], str] = {}  # (chat, message_id) -> question, to show what each reply answers
-    with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as state_dir:
+    with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as folder:
+        state_dir = str(Path(folder) / "state")
+        settings = Path(folder) / "botjob.yaml"  # the defaults, with voice notes and photos heard and seen by the stand-in
+        settings.write_text(f"media:\n  speech_model: {model.url}/speech\n  vision_model: {model.url}/v1\n", encoding="utf-8")
         # The owner's own tokens and endpoints stay out of it: only the stand-ins are reachable.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
         env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
@@ -48,16 +52,35 @@ def run_demo(say: Callable[[str], None]) -> int:
             return first
         say("  (Alice's two messages came in one burst: one model call, one reply, threaded to her last message.)")
 
-        say("\nBetween runs, Bob replies to the bot's answer, and Carol finds the bot:")
+        say("\nBetween runs, Bob replies to the bot's answer, Carol finds the bot, Dave talks and Erin shows a photo:")
         to_bob = telegram.sent(BOB)[-1]["message_id"]
         _user_says(telegram, say, asked, BOB, "Thanks! And one for a dog?", reply_to=to_bob)
         _user_says(telegram, say, asked, CAROL, "/start")
+        _sends(telegram, say, asked, DAVE, "a voice note, 3 s", "What's the weather like in Lima?",
+               lambda: telegram.user_sends_voice(speech_audio("What's the weather like in Lima?"), 3, chat_id=DAVE, first_name="Dave"))
+        _sends(telegram, say, asked, ERIN, "a photo", "What is in this picture?",
+               lambda: telegram.user_sends_photo(png_image(64, 48), "What is in this picture?", chat_id=ERIN, first_name="Erin"))
 
         second = _run(telegram, env, state_dir, say, asked, "Second scheduled run")
         if second:
             return second
         say("\nEvery message was answered once, threaded to it. With real tokens: python -m botjob run")
     return 0
+
+
+def _sends(
+    telegram: TelegramSandbox,
+    say: Callable[[str], None],
+    asked: dict[tuple[int, int], str],
+    chat_id: int,
+    what: str,
+    words: str,
+    send: Callable[[], int],
+) -> None:
+    update_id = send()
+    message = next(u["message"] for u in telegram.pending() if u["update_id"] == update_id)
+    asked[(chat_id, message["message_id"])] = f"({what}) {words}"
+    say(f"  {NAMES[chat_id]} ({what}): {words}")
 
 
 def _user_says(
@@ -87,7 +110,7 @@ def _run(
     say(f"\n{title}: python -m botjob run — stored offset before: {store.load().offset}")
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-        exit_code = cli.main(["run", "--state-dir", state_dir], env=env)
+        exit_code = cli.main(["run", "--state-dir", state_dir, "--config", str(Path(state_dir).parent / "botjob.yaml")], env=env)
     say("  What the owner sees in the job's log (counts and ids, never what people wrote):")
     for line in _in_update_order(output.getvalue().splitlines()):
         say(f"    | {line}")

@@ -108,7 +108,9 @@ def test_the_demo_needs_no_tokens_and_shows_a_threaded_transcript(tmp_path: Path
     assert "bot -> Alice, replying to “And how many people live there?”: Echo: What is the capital of France?" in out
     assert "bot -> Bob, replying to “Thanks! And one for a dog?”" in out
     assert "bot -> Carol, replying to “/start”: Hi!" in out
-    assert out.count("bot -> ") == 4  # a burst of two answered once, then one reply per message
+    assert "bot -> Dave, replying to “(a voice note, 3 s) What's the weather like in Lima?”: Echo: What's the weather like in Lima?" in out
+    assert "bot -> Erin, replying to “(a photo) What is in this picture?”: Echo: What is in this picture? [seen: 1 image" in out
+    assert out.count("bot -> ") == 6  # a burst of two answered once, then one reply per message
     assert "stored offset before: 0" in out
 
 

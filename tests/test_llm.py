@@ -463,3 +463,50 @@ def test_a_named_provider_that_does_not_serve_the_model_is_found_on_the_hub_befo
         ChatModel(target, token="hf_hosted_secret", timeout=5).reply(QUESTION)
     assert "not supported by provider nscale" in str(caught.value)
     assert [request.url.path for request in calls] == ["/api/models/Qwen/Qwen2.5-7B-Instruct"]  # no question sent
+
+
+# ---------------------------------------------------------------------------- hearing and drawing (hosted, through the router)
+
+
+def test_a_voice_note_goes_raw_to_whisper_on_hf_inference_and_a_long_one_asks_for_timestamps(router) -> None:
+    import httpx2
+
+    from botjob.media import SpeechModel, target_of
+
+    calls, answers = router
+    mapping = {"id": "openai/whisper-large-v3", "pipeline_tag": "automatic-speech-recognition", "inferenceProviderMapping": {
+        "hf-inference": {"providerId": "openai/whisper-large-v3", "status": "live", "task": "automatic-speech-recognition"},
+    }}
+    answers.extend([httpx2.Response(200, json=mapping), httpx2.Response(200, json={"text": " hello "}),
+                    httpx2.Response(200, json={"text": "a long story", "chunks": []})])
+    speech = SpeechModel(target_of("openai/whisper-large-v3", "hf-inference"), token="hf_hosted_secret", timeout=5)
+
+    assert speech.transcribe(b"OggS-audio", mime_type="audio/ogg", seconds=5) == "hello"
+    assert speech.transcribe(b"OggS-long", mime_type="audio/ogg", seconds=90) == "a long story"
+
+    lookup, short, long = calls
+    assert lookup.url.path == "/api/models/openai/whisper-large-v3"
+    assert short.url.host == "router.huggingface.co" and short.url.path.endswith("/models/openai/whisper-large-v3")
+    assert short.headers["content-type"] == "audio/ogg" and short.content == b"OggS-audio"
+    assert json.loads(long.content)["parameters"] == {"return_timestamps": True}
+
+
+def test_a_provider_that_cannot_take_the_audio_format_is_the_owners_to_fix(model: ModelSandbox) -> None:
+    from botjob.media import SpeechModel, target_of
+
+    model.fail(415, body={"error": "Unsupported audio format"})
+    with pytest.raises(ModelError) as caught:
+        SpeechModel(target_of(f"{model.url}/speech", ""), token=None, timeout=5).transcribe(b"x", mime_type="audio/ogg", seconds=2)
+    assert caught.value.kind is Failure.BOT_WIDE and "media.speech_model" in caught.value.hint
+
+
+def test_a_picture_model_no_provider_serves_is_found_before_any_drawing(router) -> None:
+    import httpx2
+
+    from botjob.media import PictureModel, target_of
+
+    calls, answers = router
+    answers.append(httpx2.Response(200, json={"id": "black-forest-labs/FLUX.1-schnell", "inferenceProviderMapping": {}}))
+    with pytest.raises(ConfigError) as caught:
+        PictureModel(target_of("black-forest-labs/FLUX.1-schnell", "hf-inference"), token="hf_x", timeout=5).draw("a cat")
+    assert "media.image_model" in caught.value.hint and len(calls) == 1  # the lookup only: nothing drawn, nothing paid
