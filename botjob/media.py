@@ -43,17 +43,20 @@ class SpeechModel(HostedModel):
         """The words of ``audio``; raises ModelError (or ConfigError) as the chat model does."""
         self._get_client()  # settings checked once
         client = self._client_for(mime_type)
-        # Whisper refuses audio past its 30 s window unless asked for timestamps; the audio then goes
-        # as base64 in a JSON body. A server that takes raw audio only is sent it raw after all.
+        # Whisper refuses audio past its 30 s window unless asked for timestamps (the audio then goes
+        # as base64 in a JSON body). Whisper on hf-inference is asked at once; a URL model gets the raw
+        # audio first, as huggingface_hub posts it, and is asked with timestamps only if it refuses.
         long_note = seconds > WHISPER_WINDOW
+        timestamps = {"return_timestamps": True}
         try:
             try:
-                output = client.automatic_speech_recognition(audio, extra_body={"return_timestamps": True} if long_note else None)
+                ask_first = timestamps if long_note and not self.target.base_url else None
+                output = client.automatic_speech_recognition(audio, extra_body=ask_first)
             except Exception as error:
                 refused = self._translate(error)
-                if not (long_note and refused.kind is Failure.MESSAGE):
+                if not (long_note and self.target.base_url and refused.kind is Failure.MESSAGE):
                     raise refused from None
-                output = client.automatic_speech_recognition(audio)
+                output = client.automatic_speech_recognition(audio, extra_body=timestamps)
         except BotjobError:
             raise
         except Exception as error:  # the library raises several unrelated types: translate them all here

@@ -123,10 +123,13 @@ def test_a_voice_note_over_the_limit_gets_one_refusal_and_no_model_call(telegram
     assert telegram.downloads == [] and generations(model) == []
 
 
-def test_a_long_voice_note_within_the_limit_is_heard(telegram, model, make_job, media_settings) -> None:
+def test_a_long_voice_note_within_the_limit_is_heard_with_timestamps_when_whisper_asks_for_them(
+        telegram, model, make_job, media_settings) -> None:
     telegram.user_sends_voice(b"SPEECH:SECONDS:45;tell me a story", duration=45, chat_id=ALICE)
     make_job(media_settings).run_once()
     assert texts(telegram, ALICE) == ["Echo: tell me a story"]
+    raw, with_timestamps = speech_requests(model)  # the raw audio first, as to any URL model; refused past 30 s
+    assert raw["json"] is None and with_timestamps["json"]["parameters"] == {"return_timestamps": True}
 
 
 def test_the_transcript_can_be_shown_above_the_answer(telegram, model, make_job, media_settings) -> None:
