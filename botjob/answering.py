@@ -175,7 +175,9 @@ class Answerer:
 
     def _draw(self, work: Work, ledger: Ledger, report: Any) -> str:
         pictures = self.media.pictures
-        if pictures is None:
+        if pictures is None:  # pictures are on, but their model needs HF_TOKEN, which is not set (`check` says so)
+            with self.helpers.counting:
+                report.model_calls -= model_calls(work)
             return "answered" if self._deliver(work, self.config.reply.images_off) else "failed"
         if not self._allowed(work, ledger, report, self.usage, self.config.access.daily_limit_reply):
             return "skipped"

@@ -39,14 +39,17 @@ COMMANDS = [
     {"command": "start", "description": "What this bot does"},
     {"command": "help", "description": "How to use it"},
     {"command": "reset", "description": "Forget our conversation"},  # offered only when the bot remembers
+    {"command": "image", "description": "Draw a picture: /image what to draw"},  # only when it draws
 ]
 
 T = TypeVar("T")
 
 
-def bot_commands(remembers: bool) -> list[dict[str, str]]:
-    """The command menu: /reset only for a bot with memory, which has something to forget."""
-    return [c for c in COMMANDS if remembers or c["command"] != "reset"]
+def bot_commands(remembers: bool, draws: bool = False) -> list[dict[str, str]]:
+    """The command menu: /reset only for a bot with memory, which has something to forget; /image
+    only for a bot that draws."""
+    offered = {"reset": remembers, "image": draws}
+    return [c for c in COMMANDS if offered.get(c["command"], True)]
 
 
 def _digest(commands: list[dict[str, str]]) -> str:
@@ -368,7 +371,7 @@ class BatchJob:
 
     @functools.cached_property
     def rules(self) -> ChatRules:
-        menu = "\n".join(f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}" for c in bot_commands(self.memory is not None))
+        menu = "\n".join(f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}" for c in bot_commands(self.memory is not None, self.media.pictures is not None))
         return _rules(self.config, self._schedule(), menu, self.media)
 
     def _count(self, report: RunReport, outcome: str, work: Work) -> None:
@@ -433,7 +436,7 @@ class BatchJob:
         if profile != self._profile and not dry_run:
             self.store.save_profile(profile)
         self._profile = profile
-        commands = bot_commands(self.memory is not None)
+        commands = bot_commands(self.memory is not None, self.media.pictures is not None)
         if profile.commands != _digest(commands) and not dry_run and not self._registering:
             self._registering = True
             self._beside(lambda: self._register(commands))

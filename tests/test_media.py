@@ -295,3 +295,10 @@ def test_no_words_captions_pictures_or_file_paths_in_logs_or_state(telegram, mod
     for private in ("secret plan", "private photo", "secret garden", "voice/", "photos/", *filter(None, paths)):
         assert private not in everything
     assert json.loads((state_dir / "offset.json").read_text())["offset"] > 0
+
+
+def test_a_bot_that_draws_offers_image_in_its_menu_and_help(telegram, model, make_job, media_settings) -> None:
+    telegram.user_says("/help", chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert [c["command"] for c in telegram.commands] == ["start", "help", "image"]
+    assert texts(telegram, ALICE)[0].endswith("/image - draw a picture: /image what to draw")
