@@ -28,8 +28,8 @@ from .conversation import Action, BotIdentity, ChatRules, Work
 from .delivery import Delivery, Ledger
 from .errors import BotjobError, Failure, LastingTrouble
 from .pacing import Pacer
-from .retrying import pause_before_retry
-from .state import BotProfile, StateStore, Trouble
+from .retrying import retry
+from .state import BotProfile, StateStore, Trouble, ids_restarted
 from .telegram import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -206,12 +206,10 @@ class BatchJob:
         full = len(updates or []) >= limit
         if not page:
             return [], full
-        if offset and min(page) < offset:
+        if ids_restarted(offset, page):
             if ledger.waiting:  # cannot be a restart while updates of this sequence are in hand
                 page = {i: u for i, u in page.items() if i >= offset}
             else:
-                # Telegram never returns an id below the offset it was sent unless its queue restarted
-                # (ids are chosen anew after a week without updates; it then ignores an offset "in the future").
                 log.warning(
                     "Telegram's update ids restarted below the stored offset %d (a quiet week, or state/ from "
                     "another bot): the stored offset is stale, continuing from update %d", offset, min(page),
@@ -244,7 +242,7 @@ class BatchJob:
         """Answer everything waiting, chats in parallel; fetch again as soon as the offset moves on."""
         delivery = Delivery(
             self.bot, self.pacer, ledger,
-            retries=self.config.run.retries, time_left=lambda: self._deadline - self.clock(),
+            retries=self.config.run.retries, time_left=self._time_left,
             sleep=self.sleep, moved=self._chat_of, on_moved=self._chat_moved,
         )
         helpers = Helpers(
@@ -395,11 +393,7 @@ class BatchJob:
         return self._helpers
 
     def _beside(self, call: Callable[[], None]) -> Future[None]:
-        if self._helpers is None:  # a dry run: nothing beside
-            call()
-            done: Future[None] = Future()
-            done.set_result(None)
-            return done
+        assert self._helpers is not None, "only while answering"
         return self._helpers.submit(call)
 
     # ------------------------------------------------------------------ chats and the bot itself
@@ -456,16 +450,10 @@ class BatchJob:
 
     def _retrying(self, what: str, operation: Callable[[], T]) -> T:
         """Run ``operation``, retrying passing trouble with backoff inside the time budget."""
-        retries_used = 0
-        while True:
-            try:
-                return operation()
-            except BotjobError as error:
-                pause = pause_before_retry(error, attempts=retries_used, retries=self.config.run.retries, time_left=self._deadline - self.clock())
-                failure = error
-            retries_used += pause.counts
-            log.warning("%s: %s; %s in %.1f s", what, failure, f"retry {retries_used}" if pause.counts else "waiting", pause.seconds)
-            self.sleep(pause.seconds)
+        return retry(operation, what=what, retries=self.config.run.retries, time_left=self._time_left, sleep=self.sleep)
+
+    def _time_left(self) -> float:
+        return self._deadline - self.clock()
 
 
 def _names_anyone(update: object) -> bool:

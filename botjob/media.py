@@ -30,7 +30,24 @@ def target_of(model: str, provider: str) -> ModelTarget:
     return ModelTarget(model=model, provider=provider)
 
 
-class SpeechModel(HostedModel):
+class _TaskModel(HostedModel):
+    """A model called for one task through a client of its own: a hub id with its provider, or a URL."""
+
+    def _make_client(self) -> Any:
+        return self._new_client(headers={})
+
+    def _new_client(self, *, headers: dict[str, str]) -> Any:
+        from huggingface_hub import InferenceClient
+
+        if self.target.base_url:
+            return InferenceClient(model=self.target.base_url, token=self._token, timeout=self.timeout, headers=headers)
+        return InferenceClient(
+            model=self.target.model, provider=self.target.provider,  # type: ignore[arg-type]
+            token=self._token, timeout=self.timeout, headers=headers,
+        )
+
+
+class SpeechModel(_TaskModel):
     """Turns a voice note into words."""
 
     hf_task = "automatic-speech-recognition"
@@ -73,24 +90,11 @@ class SpeechModel(HostedModel):
                 self._clients[mime_type] = self._new_client(headers={"Content-Type": mime_type})
             return self._clients[mime_type]
 
-    def _make_client(self) -> Any:
-        return self._new_client(headers={})
-
-    def _new_client(self, *, headers: dict[str, str]) -> Any:
-        from huggingface_hub import InferenceClient
-
-        if self.target.base_url:
-            return InferenceClient(model=self.target.base_url, token=self._token, timeout=self.timeout, headers=headers)
-        return InferenceClient(
-            model=self.target.model, provider=self.target.provider,  # type: ignore[arg-type]
-            token=self._token, timeout=self.timeout, headers=headers,
-        )
-
     def _probe(self) -> tuple[Any, dict[str, Any]]:
         return b"\0", {}
 
 
-class PictureModel(HostedModel):
+class PictureModel(_TaskModel):
     """Draws a picture from words: PNG bytes, ready for Telegram."""
 
     hf_task = "text-to-image"
@@ -112,16 +116,6 @@ class PictureModel(HostedModel):
         png = io.BytesIO()
         image.save(png, format="PNG")
         return png.getvalue()
-
-    def _make_client(self) -> Any:
-        from huggingface_hub import InferenceClient
-
-        if self.target.base_url:
-            return InferenceClient(model=self.target.base_url, token=self._token, timeout=self.timeout)
-        return InferenceClient(
-            model=self.target.model, provider=self.target.provider,  # type: ignore[arg-type]
-            token=self._token, timeout=self.timeout,
-        )
 
     def _probe(self) -> tuple[Any, dict[str, Any]]:
         return "a lighthouse", {}

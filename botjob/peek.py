@@ -19,7 +19,7 @@ from .conversation import ALLOWED_UPDATES, update_id_of
 from .environment import bot_token, telegram_api_url
 from .errors import Failure, TelegramError
 from .redaction import redact
-from .state import StateStore
+from .state import StateStore, ids_restarted
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,8 @@ def peek(env: Mapping[str, str], state_dir: str | Path = "state", *, timeout: fl
         updates = answer.get("result") if isinstance(answer, dict) else None
         if isinstance(updates, list):
             ids = [i for i in map(update_id_of, updates) if i is not None]
-            # An id below the offset sent means Telegram's ids restarted (the run says so): all of them wait.
-            restarted = bool(checkpoint.offset) and any(i < checkpoint.offset for i in ids)
-            new = ids if restarted else [i for i in ids if not checkpoint.is_finished(i)]
+            # After a restart every id is new (the run says so in its log).
+            new = ids if ids_restarted(checkpoint.offset, ids) else [i for i in ids if not checkpoint.is_finished(i)]
             return PeekResult(bool(new) or len(ids) < len(updates), count=len(new))
         failure = TelegramError("getUpdates", None, "unexpected answer from Telegram")
     # A passing trouble lets the run try, with its retries; one the owner must fix stops here.

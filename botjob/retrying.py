@@ -8,10 +8,17 @@ time budget. The caller sleeps where it likes: outside any lock.
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import BotjobError, Failure, TelegramError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,22 @@ def pause_before_retry(error: BotjobError, *, attempts: int, retries: int, time_
     if seconds >= time_left:
         raise error  # waiting would pass the time budget: the next run tries again
     return Pause(seconds, counts=not flood)
+
+
+def retry(
+    operation: Callable[[], T], *, what: str, retries: int, time_left: Callable[[], float], sleep: Callable[[float], None]
+) -> T:
+    """Run ``operation``, retrying passing trouble as ``pause_before_retry`` says; the pauses are slept
+    here, so ``operation`` must hold no lock when it raises."""
+    retries_used = 0
+    while True:
+        try:
+            return operation()
+        except BotjobError as error:
+            pause, failure = pause_before_retry(error, attempts=retries_used, retries=retries, time_left=time_left()), error
+        retries_used += pause.counts
+        log.warning("%s: %s; %s in %.1f s", what, failure, f"retry {retries_used}" if pause.counts else "waiting", pause.seconds)
+        sleep(pause.seconds)
 
 
 def backoff(attempt: int) -> float:

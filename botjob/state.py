@@ -60,6 +60,13 @@ class Checkpoint:
         return Checkpoint(self.offset, self.finished, self.partly_sent | frozenset(update_ids))
 
 
+def ids_restarted(offset_sent: int, ids: Collection[int]) -> bool:
+    """Whether a page shows that Telegram's update ids started again: it never returns an id below
+    the offset it was sent unless its queue restarted (a week without updates, or state/ from
+    another bot; it then ignores an offset "in the future" and serves its queue from the head)."""
+    return bool(offset_sent) and any(i < offset_sent for i in ids)
+
+
 def _unused_name(path: Path) -> Path:
     candidate, number = path, 1
     while candidate.exists():
