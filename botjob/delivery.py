@@ -19,7 +19,7 @@ from typing import Protocol
 from .conversation import Work
 from .errors import BotjobError, Failure, TelegramError
 from .formatting import Formatted, split
-from .retrying import pause_before_retry
+from .retrying import retry
 from .state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,19 @@ class Delivery:
 
     def deliver(self, work: Work, message: Formatted) -> bool:
         """Send the reply and record the work finished; False when this chat cannot receive it (finished all the same)."""
-        parts = split(message)
-        for number, part in enumerate(parts, start=1):
-            last = number == len(parts)
+        return self._deliver(work, [(part, None) for part in split(message)])
+
+    def deliver_photo(self, work: Work, png: bytes, caption: str) -> bool:
+        """Send a picture and record the work finished, as one step; False when the chat cannot receive it."""
+        return self._deliver(work, [(Formatted(caption), png)])
+
+    def _deliver(self, work: Work, parts: list[tuple[Formatted, bytes | None]]) -> bool:
+        if not parts:  # nothing to say (an owner's empty text): finished all the same
+            self.ledger.finish(work)
+        for number, (part, photo) in enumerate(parts, start=1):
+            record = self.ledger.finish if number == len(parts) else self.ledger.sent_in_part
             try:
-                self._send(work, part, record=self.ledger.finish if last else self.ledger.sent_in_part)
+                self._send(work, part, record=record, photo=photo)
             except BotjobError as error:
                 if error.kind is not Failure.MESSAGE:
                     raise  # passing or the owner's: unfinished, for a later run
@@ -143,45 +151,36 @@ class Delivery:
                 return False
         return True
 
-    def deliver_photo(self, work: Work, png: bytes, caption: str) -> bool:
-        """Send a picture and record the work finished, as one step; False when the chat cannot receive it."""
-        try:
-            self._send(work, Formatted(caption), record=self.ledger.finish, photo=png)
-        except BotjobError as error:
-            if error.kind is not Failure.MESSAGE:
-                raise
-            log.warning("update %s: picture not delivered (%s)", work.ids, error)
-            self.ledger.finish(work)
-            return False
-        return True
-
     def _send(self, work: Work, part: Formatted, *, record: Callable[[Work], None], photo: bytes | None = None) -> None:
-        """One part: wait for its turn (no lock held), then send it and record it under the lock."""
+        """One part, retried as any call is; each attempt waits for its turn with no lock held, then
+        sends the part and records it under the lock."""
         entities = list(part.entities)
-        retries_used = 0
-        while True:
-            chat_id = self.moved(work.chat_id)
-            # In a supergroup that was a group the question has another message id: no thread.
-            reply_to = work.reply_to if chat_id == work.chat_id else None
-            self.pacer.wait(chat_id)
-            try:
-                with self.ledger.lock:
-                    if photo is not None:
-                        self.bot.send_photo(chat_id, photo, caption=part.text, reply_to_message_id=reply_to)
-                    else:
-                        self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=entities or None)
-                    record(work)
-                return
-            except TelegramError as error:
-                if error.migrate_to_chat_id is not None and chat_id == work.chat_id:
-                    self.on_moved(work.chat_id, error.migrate_to_chat_id)
-                    continue
-                if entities and error.error_code == 400 and "entit" in error.description.lower():
-                    # Formatting Telegram refuses: the words matter more than the formatting.
-                    log.info("update %s: formatting refused (%s), sent as plain text", work.ids, error.description)
-                    entities = []
-                    continue
-                pause, failure = pause_before_retry(error, attempts=retries_used, retries=self.retries, time_left=self.time_left()), error
-            retries_used += pause.counts
-            log.warning("sendMessage: %s; %s in %.1f s", failure, f"retry {retries_used}" if pause.counts else "waiting", pause.seconds)
-            self.sleep(pause.seconds)
+
+        def attempt() -> None:
+            nonlocal entities
+            while True:
+                chat_id = self.moved(work.chat_id)
+                # In a supergroup that was a group the question has another message id: no thread.
+                reply_to = work.reply_to if chat_id == work.chat_id else None
+                self.pacer.wait(chat_id)
+                try:
+                    with self.ledger.lock:
+                        if photo is not None:
+                            self.bot.send_photo(chat_id, photo, caption=part.text, reply_to_message_id=reply_to)
+                        else:
+                            self.bot.send_message(chat_id, part.text, reply_to_message_id=reply_to, entities=entities or None)
+                        record(work)
+                    return
+                except TelegramError as error:
+                    if error.migrate_to_chat_id is not None and chat_id == work.chat_id:
+                        self.on_moved(work.chat_id, error.migrate_to_chat_id)
+                        continue
+                    if entities and error.error_code == 400 and "entit" in error.description.lower():
+                        # Formatting Telegram refuses: the words matter more than the formatting.
+                        log.info("update %s: formatting refused (%s), sent as plain text", work.ids, error.description)
+                        entities = []
+                        continue
+                    raise
+
+        retry(attempt, what="sendPhoto" if photo is not None else "sendMessage", retries=self.retries,
+              time_left=self.time_left, sleep=self.sleep)

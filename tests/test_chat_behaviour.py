@@ -391,6 +391,13 @@ def test_an_empty_answer_gets_the_empty_text(telegram, model, make_job, output) 
     assert texts(telegram, ALICE) == [job.config.reply.empty]
 
 
+def test_with_the_empty_text_emptied_an_empty_answer_is_silence_and_the_question_is_finished(telegram, model, make_job, state_dir) -> None:
+    model.reply_with("")
+    last = telegram.user_says("hi", chat_id=ALICE)
+    make_job(settings(reply=dataclasses.replace(Config().reply, empty=""))).run_once()
+    assert telegram.sent() == [] and stored_offset(state_dir) == last + 1
+
+
 @pytest.mark.parametrize("output", ["<think>The user wants the capital.</think>Lima.",
                                     "The user wants the capital.</think>\nLima.",  # template opened the block
                                     "<THINK>first</THINK>Lima.<think>second</think>"])
