@@ -8,7 +8,9 @@ or returns a token.
 
 from __future__ import annotations
 
+import io
 import time
+import wave
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,12 +162,15 @@ def _check_model(env: Mapping[str, str], config: Config) -> Finding:
     return Finding("model", OK, f"{target.describe()} answered in {time.monotonic() - started:.1f} s")
 
 
-# A tenth of a second of silence, as a WAV file: what the speech check sends to a speech URL.
-_SILENCE = (
-    b"RIFF" + (36 + 1600).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
-    + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little")
-    + (16).to_bytes(2, "little") + b"data" + (1600).to_bytes(4, "little") + bytes(1600)
-)
+def _silence() -> bytes:
+    """A tenth of a second of silence, as a WAV file: what the speech check sends to a speech URL."""
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(bytes(1600))
+    return wav.getvalue()
 
 
 def _check_media(env: Mapping[str, str], config: Config) -> list[Finding]:
@@ -203,7 +208,7 @@ def _try_media(topic: str, model: object) -> Finding:
     described = model.target.describe()  # type: ignore[attr-defined]
     try:
         if isinstance(model, SpeechModel) and model.target.base_url:
-            model.transcribe(_SILENCE, mime_type="audio/wav", seconds=1)
+            model.transcribe(_silence(), mime_type="audio/wav", seconds=1)
             return Finding(topic, OK, f"{described} took a tiny audio file")
         if isinstance(model, ChatModel):  # a few tokens: cheap enough to try
             model.reply(PROBE)

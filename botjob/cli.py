@@ -107,8 +107,12 @@ def _non_negative(value: str) -> int:
     return number
 
 
-# What requirements.txt installs; an ImportError of one of these is a missing install, not a bug.
-REQUIREMENTS = {"requests", "yaml", "huggingface_hub", "httpx2", "cronsim", "cryptography", "urllib3", "certifi"}
+# What requirements.txt installs, by import name (and what those bring along); an ImportError of one
+# of these is a missing install, not a bug.
+REQUIREMENTS = (
+    "requests", "yaml", "huggingface_hub", "cronsim", "cryptography", "telegramify_markdown", "PIL",
+    "httpx2", "urllib3", "certifi", "pyromark",
+)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -26,7 +26,7 @@ NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol", DAVE: "Dave", ERIN: "Erin"}
 
 
 def run_demo(say: Callable[[str], None]) -> int:
-    for module in ("requests", "yaml", "huggingface_hub", "cronsim"):  # before the story starts, not halfway through
+    for module in cli.REQUIREMENTS:  # before the story starts, not halfway through
         importlib.import_module(module)
     asked: dict[tuple[int, int], str] = {}  # (chat, message_id) -> question, to show what each reply answers
     with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as folder:
