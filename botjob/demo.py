@@ -77,10 +77,8 @@ def _sends(
     words: str,
     send: Callable[[], int],
 ) -> None:
-    update_id = send()
-    message = next(u["message"] for u in telegram.pending() if u["update_id"] == update_id)
-    asked[(chat_id, message["message_id"])] = f"({what}) {words}"
-    say(f"  {NAMES[chat_id]} ({what}): {words}")
+    """Someone sends a voice note or a photo (``what``) that says or shows ``words``."""
+    _said(telegram, say, asked, chat_id, send(), f"({what}) {words}", f" ({what}): {words}")
 
 
 def _user_says(
@@ -92,9 +90,17 @@ def _user_says(
     reply_to: int | None = None,
 ) -> None:
     update_id = telegram.user_says(text, chat_id=chat_id, first_name=NAMES[chat_id], reply_to_message_id=reply_to)
+    _said(telegram, say, asked, chat_id, update_id, text, f"{' (replying to the bot)' if reply_to else ''}: {text}")
+
+
+def _said(
+    telegram: TelegramSandbox, say: Callable[[str], None], asked: dict[tuple[int, int], str],
+    chat_id: int, update_id: int, question: str, line: str,
+) -> None:
+    """Remember what a message asks (to show what each reply answers), and tell the story."""
     message = next(u["message"] for u in telegram.pending() if u["update_id"] == update_id)
-    asked[(chat_id, message["message_id"])] = text
-    say(f"  {NAMES[chat_id]}{' (replying to the bot)' if reply_to else ''}: {text}")
+    asked[(chat_id, message["message_id"])] = question
+    say(f"  {NAMES[chat_id]}{line}")
 
 
 def _run(
