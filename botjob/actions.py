@@ -1,12 +1,18 @@
-"""GitHub Actions plumbing: annotations, step outputs and the job summary. Standard library only.
+"""What a command writes for people: stdout, stderr and, in GitHub Actions, annotations, step
+outputs and the job summary. Standard library only.
 
 Everything written here may be public (the logs of a public repository are),
-so callers pass counts, ids and timings, never what people wrote.
+so callers pass counts, ids and timings, never what people wrote; and every
+text passes one redaction on its way out (``Output``), however a secret got
+into it (a token pasted into a setting ends up in its error message).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+
+from .redaction import Redactor
 
 
 def in_actions(env: Mapping[str, str]) -> bool:
@@ -19,17 +25,36 @@ def annotation(level: str, message: str) -> str:
     return f"::{level}::{escaped}"
 
 
-def set_output(env: Mapping[str, str], name: str, value: str) -> None:
-    """A step output (``steps.<id>.outputs.<name>``), when running as an Actions step."""
-    path = env.get("GITHUB_OUTPUT")
-    if path:
-        with open(path, "a", encoding="utf-8") as output:
-            output.write(f"{name}={value}\n")
+class Output:
+    """The one way out for a command's words: each text is redacted, then printed or written.
 
+    ``cli.main`` makes one per command, with the secrets of its environment;
+    ``redactor.add`` takes the keys the settings file brings.
+    """
 
-def append_summary(env: Mapping[str, str], markdown: str) -> None:
-    """Add markdown to the run's page, when running as an Actions step."""
-    path = env.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with open(path, "a", encoding="utf-8") as summary:
-            summary.write(markdown.rstrip("\n") + "\n\n")
+    def __init__(self, env: Mapping[str, str], redactor: Redactor | None = None) -> None:
+        self.env = env
+        self.redactor = redactor if redactor is not None else Redactor()
+
+    def print(self, text: str = "", *, error: bool = False, end: str = "\n") -> None:
+        """A line on stdout, or on stderr with ``error``."""
+        print(self.redactor(text), end=end, file=sys.stderr if error else sys.stdout)
+
+    def annotate(self, level: str, message: str) -> None:
+        """An annotation on the run's page (``error``, ``warning``), when running as an Actions step."""
+        if in_actions(self.env):  # redacted before escaping: an escaped "%" would hide a quoted secret
+            self.print(annotation(level, self.redactor(message)))
+
+    def set_output(self, name: str, value: str) -> None:
+        """A step output (``steps.<id>.outputs.<name>``), when running as an Actions step."""
+        self._append("GITHUB_OUTPUT", f"{name}={self.redactor(value)}\n")
+
+    def append_summary(self, markdown: str) -> None:
+        """Add markdown to the run's page, when running as an Actions step."""
+        self._append("GITHUB_STEP_SUMMARY", self.redactor(markdown).rstrip("\n") + "\n\n")
+
+    def _append(self, variable: str, text: str) -> None:
+        path = self.env.get(variable)
+        if path:
+            with open(path, "a", encoding="utf-8") as file:
+                file.write(text)

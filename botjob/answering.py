@@ -24,7 +24,7 @@ from .errors import BotjobError, Failure, TelegramError
 log = logging.getLogger(__name__)
 
 TYPING_WAIT = 2.0  # seconds a reply waits, at most, for its "typing…" to reach Telegram first
-CAPTION_LIMIT = 1024  # a photo's caption, in UTF-16 code units
+CAPTION_LIMIT = 1024  # a photo's caption: characters for Telegram, UTF-16 code units (never fewer) here
 
 
 class Model(Protocol):
@@ -188,6 +188,8 @@ class Answerer:
         try:
             png = self.helpers.retrying("pictures", lambda: pictures.draw(work.question))
         except BotjobError as error:
+            if error.kind is Failure.MESSAGE and getattr(error, "status", None) == 200:
+                self._counted(work, self.pictures_usage)  # drawn and paid for, though no picture came of it
             return self._unanswerable(work, error, report)
         with self.helpers.counting:
             report.model_seconds.append(self.helpers.clock() - started)
@@ -284,6 +286,7 @@ def model_calls(work: Work) -> int:
 
 
 def _caption(prompt: str) -> str:
-    """What was asked for, under the picture: at most Telegram's caption length."""
+    """What was asked for, under the picture: at most Telegram's caption length. Plain text: were it
+    ever formatted, a caption's entities are capped at 100 as a message's are (formatting.split)."""
     parts = conversation.split_for_telegram(prompt, CAPTION_LIMIT - 1)
     return parts[0] + ("…" if len(parts) > 1 else "") if parts else ""

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .config import Config, load_config
-from .environment import bot_token, model_url, state_key, telegram_api_url
+from .environment import bot_token, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import BotjobError, ConfigError, Failure
 from .llm import ChatModel
 from .schedule import GITHUB_MINIMUM, parse_schedule, read_crons
@@ -56,11 +56,12 @@ def run_checks(
     findings += _check_secrets(env, config)
     if _usable(lambda: (bot_token(env), telegram_api_url(env))):
         findings += _check_telegram(env, config, fix=fix)
-    if _usable(lambda: model_url(env, config.llm.base_url)) and (
-        env.get("HF_TOKEN", "").strip() or model_target(config, env).base_url
+    if _usable(lambda: model_url(env, config.llm.base_url)) and _usable(lambda: hf_token(env)) and (
+        hf_token(env) or model_target(config, env).base_url
     ):
         findings.append(_check_model(env, config))
-    findings += _check_media(env, config)
+    if _usable(lambda: hf_token(env)):
+        findings += _check_media(env, config)
     findings += _check_workflow(workflow, config)
     return findings
 
@@ -82,16 +83,21 @@ def _check_secrets(env: Mapping[str, str], config: Config) -> list[Finding]:
     except ConfigError as error:
         findings.append(_problem("BOTJOB_LLM_URL" if env.get("BOTJOB_LLM_URL", "").strip() else "llm.base_url", error))
         base_url = "invalid"
-    if env.get("HF_TOKEN", "").strip():
-        findings.append(Finding("HF_TOKEN", OK, "is set"))
-    elif base_url:
-        findings.append(Finding("HF_TOKEN", OK, f"not set; not needed for {_host(base_url)} unless it asks for a token"))
+    try:
+        token = hf_token(env)
+    except ConfigError as error:  # what run would refuse: a line break inside, too short
+        findings.append(_problem("HF_TOKEN", error))
     else:
-        findings.append(Finding(
-            "HF_TOKEN", PROBLEM, "is not set",
-            "create a fine-grained token allowed to 'Make calls to Inference Providers' at "
-            "huggingface.co/settings/tokens, and add it as the repository secret HF_TOKEN",
-        ))
+        if token:
+            findings.append(Finding("HF_TOKEN", OK, "is set"))
+        elif base_url:
+            findings.append(Finding("HF_TOKEN", OK, f"not set; not needed for {_host(base_url)} unless it asks for a token"))
+        else:
+            findings.append(Finding(
+                "HF_TOKEN", PROBLEM, "is not set",
+                "create a fine-grained token allowed to 'Make calls to Inference Providers' at "
+                "huggingface.co/settings/tokens, then " + how_to_set(env, "HF_TOKEN", "the hf_... token"),
+            ))
     findings += _check_state_key(env, config)
     return findings
 
@@ -104,7 +110,7 @@ def _check_state_key(env: Mapping[str, str], config: Config) -> list[Finding]:
     if config.chat.memory_turns and not key:
         return [Finding(
             "BOTJOB_STATE_KEY", PROBLEM, "is not set, and chat.memory_turns is on: the run refuses to store memory in plain text",
-            "add a long random string as the repository secret BOTJOB_STATE_KEY, or set chat.memory_turns to 0",
+            how_to_set(env, "BOTJOB_STATE_KEY", "a long random string") + ", or set chat.memory_turns to 0",
         )]
     return [Finding("BOTJOB_STATE_KEY", OK, "is set")] if key else []
 
@@ -150,7 +156,7 @@ def _check_model(env: Mapping[str, str], config: Config) -> Finding:
     try:
         model = ChatModel(
             target,
-            token=env.get("HF_TOKEN", "").strip() or None,
+            token=hf_token(env),
             timeout=config.llm.timeout,
             max_tokens=5,
             task=config.llm.task,

@@ -16,12 +16,13 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import actions
 from .errors import BotjobError, ConfigError, Failure
-from .redaction import RedactingFilter, redact, secrets_in
+from .redaction import RedactingFilter, RedactingRecords, Redactor, secrets_in
+from .requirements import REQUIREMENTS
 
 if TYPE_CHECKING:
     from .config import Config
@@ -33,6 +34,7 @@ EXIT_BAD_CONFIG = 2
 
 DEFAULT_CONFIG = "botjob.yaml"
 DEFAULT_WORKFLOW = ".github/workflows/bot.yml"
+SANDBOX_PORTS = (8701, 8702)  # fixed, so the lines pasted for one sandbox still work for the next
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="watch the bot work against local stand-ins: no tokens, no network")
     demo.set_defaults(handler=command_demo)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="serve stand-ins for Telegram and the model to try run, peek and check against; type here as a user"
+    )
+    for option, port, what in (("--telegram-port", SANDBOX_PORTS[0], "Telegram"), ("--model-port", SANDBOX_PORTS[1], "model")):
+        sandbox.add_argument(option, type=_port, default=port, metavar="PORT", help=f"the {what} stand-in's port (default: {port}; 0 = any free port)")
+    sandbox.set_defaults(handler=command_sandbox)
 
     check = commands.add_parser("check", help="find set-up problems (settings, tokens, webhook, model, schedule)")
     _config_option(check)
@@ -107,23 +116,24 @@ def _non_negative(value: str) -> int:
     return number
 
 
-# What requirements.txt installs, by import name (and what those bring along); an ImportError of one
-# of these is a missing install, not a bug.
-REQUIREMENTS = (
-    "requests", "yaml", "huggingface_hub", "cronsim", "cryptography", "telegramify_markdown", "PIL",
-    "httpx2", "urllib3", "certifi", "pyromark",
-)
+def _port(value: str) -> int:
+    number = _non_negative(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {number}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
-    _configure_logging(secrets_in(env), verbose=getattr(args, "verbose", False))
-    _warn_about_padding(env)
+    # Every word a command writes (printed, logged, annotated, summarised) goes out through this one Output.
+    out = args.output = actions.Output(env, Redactor(secrets_in(env)))
+    record_factory = _configure_logging(out.redactor, verbose=getattr(args, "verbose", False))
+    _warn_about_padding(env, out)
     try:
         return args.handler(args, env)
     except BotjobError as error:
-        _report_error(error, env)
+        _report_error(error, out)
         return EXIT_BAD_CONFIG if isinstance(error, ConfigError) else EXIT_NEEDS_OWNER
     except ImportError as error:
         if (error.name or "").split(".")[0] not in REQUIREMENTS:
@@ -132,29 +142,29 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             f"botjob's requirements are not installed (no module {error.name!r})",
             hint="install them first: python -m pip install -r requirements.txt (in a virtual environment: "
             "python3 -m venv .venv && . .venv/bin/activate)",
-        ), env)
+        ), out)
         return EXIT_BAD_CONFIG
     except Exception:  # a bug: the traceback helps, but it must not carry a token
-        print(redact(traceback.format_exc(), secrets_in(env)), file=sys.stderr, end="")
-        _report_error(BotjobError("unexpected error (a bug in botjob)", hint="please report it with the traceback above"), env)
+        out.print(traceback.format_exc(), error=True, end="")
+        _report_error(BotjobError("unexpected error (a bug in botjob)", hint="please report it with the traceback above"), out)
         return EXIT_NEEDS_OWNER
+    finally:
+        logging.setLogRecordFactory(record_factory)  # this command's secrets end with it
 
 
-def _warn_about_padding(env: Mapping[str, str]) -> None:
+def _warn_about_padding(env: Mapping[str, str], out: actions.Output) -> None:
     from .environment import padded_variables
 
     for name in padded_variables(env):
         _report_error(BotjobError(
             f"{name} has spaces or a line break around it; botjob trims them",
             hint=f"paste {name} again without them",
-        ), env, "warning")
+        ), out, "warning")
 
 
-def _report_error(error: BotjobError, env: Mapping[str, str], level: str = "error") -> None:
-    text = redact(error.explain(), secrets_in(env))
-    if actions.in_actions(env):
-        print(actions.annotation(level, text))
-    print(f"{level}: {text}", file=sys.stderr)
+def _report_error(error: BotjobError, out: actions.Output, level: str = "error") -> None:
+    out.annotate(level, error.explain())
+    out.print(f"{level}: {error.explain()}", error=True)
 
 
 def _config_path(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, bool]:
@@ -168,9 +178,17 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 
     path, required = _config_path(args, env)
     config = load_config(path, required=required)
+    _redact_addresses(config, args.output)
     for note in config.notes:
-        _report_error(BotjobError(note), env, "warning")
+        _report_error(BotjobError(note), args.output, "warning")
     return config
+
+
+def _redact_addresses(config: Config, out: actions.Output) -> None:
+    """The servers the settings name may carry a key in their address, as BOTJOB_LLM_URL may."""
+    media = config.media
+    addresses = (config.llm.base_url, media.speech_model, media.vision_model, media.image_model)
+    out.redactor.add(secrets_in({}, addresses=addresses))
 
 
 def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -183,10 +201,11 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         report = job.run_once(dry_run=args.dry_run, max_updates=args.max_updates, linger=args.linger)
     finally:
         job.bot.close()
-    print(format_report(report))
+    out: actions.Output = args.output
+    out.print(format_report(report))
     if report.error is not None:
-        _report_error(report.error, env, "warning" if report.error.kind is Failure.TRANSIENT else "error")
-    actions.append_summary(env, report_markdown(report))
+        _report_error(report.error, out, "warning" if report.error.kind is Failure.TRANSIENT else "error")
+    out.append_summary(report_markdown(report))
     return exit_code(report)
 
 
@@ -238,26 +257,39 @@ def report_markdown(report: RunReport) -> str:
 def command_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .demo import run_demo
 
-    return run_demo(print)
+    return run_demo(args.output.print, main)
+
+
+def command_sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .sandbox_session import run_sandbox
+
+    def say(line: str) -> None:
+        args.output.print(line)
+        sys.stdout.flush()  # each line as it happens, also into a pipe
+
+    return run_sandbox(sys.stdin, say, telegram_port=args.telegram_port, model_port=args.model_port)
 
 
 def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .check import OK, PROBLEM, UNVERIFIED, run_checks
+    from .config import load_config
 
+    out: actions.Output = args.output
     path, required = _config_path(args, env)
+    try:
+        _redact_addresses(load_config(path, required=required), out)
+    except ConfigError:
+        pass  # a finding of the check
     findings = run_checks(env, config_path=path, config_required=required, workflow=args.workflow, fix=args.fix)
-    secrets = secrets_in(env)
     marks = {OK: "ok  ", PROBLEM: "FAIL", UNVERIFIED: "??  "}
     rows = []
     for finding in findings:
         rows.append(f"| {'✅' if finding.level == OK else '❌' if finding.level == PROBLEM else '⚠️'} {finding.topic} | "
                     f"{finding.detail}{f' — fix: {finding.hint}' if finding.hint and finding.level != OK else ''} |")
-        print(redact(f"{marks.get(finding.level, 'warn')}  {finding.topic}: {finding.detail}", secrets))
+        out.print(f"{marks.get(finding.level, 'warn')}  {finding.topic}: {finding.detail}")
         if finding.hint and finding.level != OK:
-            print(redact(f"      fix: {finding.hint}", secrets))
-            if actions.in_actions(env):
-                level = "error" if finding.level == PROBLEM else "warning"
-                print(actions.annotation(level, redact(f"{finding.topic}: {finding.detail} — {finding.hint}", secrets)))
+            out.print(f"      fix: {finding.hint}")
+            out.annotate("error" if finding.level == PROBLEM else "warning", f"{finding.topic}: {finding.detail} — {finding.hint}")
     problems = sum(f.level == PROBLEM for f in findings)
     unverified = [f.topic for f in findings if f.level == UNVERIFIED]
     if problems:
@@ -266,9 +298,9 @@ def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         verdict = f"The set-up could not be verified: {' and '.join(unverified)} did not answer (see above). Run the check again later."
     else:
         verdict = "All set."
-    print(f"\n{verdict}")
+    out.print(f"\n{verdict}")
     table = "\n".join(["| | |", "|---|---|", *(row.replace("\n", " ") for row in rows)])
-    actions.append_summary(env, redact(f"### botjob check\n\n{table}\n\n**{verdict}**", secrets))
+    out.append_summary(f"### botjob check\n\n{table}\n\n**{verdict}**")
     return EXIT_NEEDS_OWNER if problems or unverified else EXIT_OK
 
 
@@ -276,7 +308,7 @@ def command_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .schedule import describe, parse_schedule, read_crons
 
     schedule = parse_schedule(read_crons(args.workflow), count=args.count)
-    print(describe(schedule))
+    args.output.print(describe(schedule))
     return EXIT_NEEDS_OWNER if schedule.too_fast else EXIT_OK
 
 
@@ -286,27 +318,28 @@ NO_SECRETS_YET = "add the secrets TELEGRAM_BOT_TOKEN and HF_TOKEN: Settings → 
 def command_peek(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .peek import peek
 
+    out: actions.Output = args.output
     if actions.in_actions(env) and not env.get("TELEGRAM_BOT_TOKEN", "").strip():
         # A repository made from the template runs its schedule before the owner added the secrets:
         # one notice per run, not a red run and an e-mail every ten minutes.
-        print(actions.annotation("warning", NO_SECRETS_YET))
-        actions.set_output(env, "waiting", "false")
-        actions.append_summary(env, f"### botjob\n\nNot set up yet: {NO_SECRETS_YET}.")
+        out.annotate("warning", NO_SECRETS_YET)
+        out.set_output("waiting", "false")
+        out.append_summary(f"### botjob\n\nNot set up yet: {NO_SECRETS_YET}.")
         return EXIT_OK
     result = peek(env, args.state_dir)
-    actions.set_output(env, "waiting", "true" if result.waiting else "false")
+    out.set_output("waiting", "true" if result.waiting else "false")
     if result.error is not None and result.error.kind is Failure.BOT_WIDE:
-        _report_error(result.error, env)
-        actions.append_summary(env, f"### botjob\n\n❌ {result.error.explain()}")
+        _report_error(result.error, out)
+        out.append_summary(f"### botjob\n\n❌ {result.error.explain()}")
         return EXIT_NEEDS_OWNER
     if result.error is not None:
-        _report_error(result.error, env, "warning")
-        print("could not look; the run will try")
+        _report_error(result.error, out, "warning")
+        out.print("could not look; the run will try")
     elif result.waiting:
-        print(f"{result.count} update{'s' if result.count != 1 else ''} waiting")
+        out.print(f"{result.count} update{'s' if result.count != 1 else ''} waiting")
     else:
-        print("nothing waiting")
-        actions.append_summary(env, "### botjob\n\nNothing waiting: the run ended after the idle check.")
+        out.print("nothing waiting")
+        out.append_summary("### botjob\n\nNothing waiting: the run ended after the idle check.")
     return EXIT_OK
 
 
@@ -314,19 +347,25 @@ def command_save_state(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .gitsync import save_state
 
     result = save_state(".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days, push=not args.no_push)
-    print(result.message)
+    out: actions.Output = args.output
+    out.print(result.message)
     if result.pushed:
-        print(f"pushed after {result.attempts} attempt{'s' if result.attempts != 1 else ''}")
+        out.print(f"pushed after {result.attempts} attempt{'s' if result.attempts != 1 else ''}")
     return EXIT_OK
 
 
-def _configure_logging(secrets: list[str], *, verbose: bool) -> None:
+def _configure_logging(redactor: Redactor, *, verbose: bool) -> Callable[..., logging.LogRecord]:
+    """Logging to stderr, every record redacted (keys the settings bring join ``redactor`` later);
+    returns the record factory it replaced."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not verbose:
-        for noisy in ("urllib3", "httpx", "httpx2", "huggingface_hub"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("urllib3", "httpx", "httpx2"):  # both ways: main may run more than once in a process
+        logging.getLogger(noisy).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    logging.getLogger("huggingface_hub").setLevel(logging.WARNING)  # its own default; HF_HUB_VERBOSITY wins
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(RedactingRecords(redactor, previous))  # also for the handlers libraries add
+    return previous

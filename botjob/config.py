@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from .environment import check_address
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "botjob.yaml"
@@ -48,7 +49,7 @@ class ChatSettings:
 class MediaSettings:
     """Voice notes, photos and pictures. Each model is a hub id (with its provider) or a URL."""
 
-    voice: bool = True  # voice notes, audio files and round video notes are transcribed and answered
+    voice: bool = True  # voice notes and audio files are transcribed and answered (round video messages are not)
     speech_model: str = "openai/whisper-large-v3"
     speech_provider: str = "hf-inference"  # pinned: "auto" takes the mapping's first provider, which may refuse OGG
     max_voice_seconds: int = 120  # longer notes get reply.voice_too_long, with no model call
@@ -64,12 +65,14 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class ReplySettings:
+    # {schedule} is what the cron lines ask for; GitHub starts scheduled runs late and skips some.
     greeting: str = (
-        "Hi! I answer with a language model. I read new messages {schedule}, "
-        "so my answer comes a few minutes after you write. Just ask me anything."
+        "Hi! I answer with a language model. I'm set to read new messages {schedule}, "
+        "but I sometimes start late or skip a round, so my answer may take a while. Just ask me anything."
     )
     help: str = (
-        "Write me a question and I'll answer it {schedule}. Reply to one of my messages to follow up on it.\n"
+        "Write me a question and I'll answer it the next time I read new messages: I'm set to read them {schedule}, "
+        "but I sometimes start late or skip a round. Reply to one of my messages to follow up on it.\n"
         "{commands}"
     )
     reset: str = "Done: I forgot our conversation."
@@ -79,6 +82,10 @@ class ReplySettings:
     too_late: str = "Sorry, I could not answer this in time."
     cut_short: str = "Sorry, my answer above was cut short. Please ask again for the rest."
     voice_too_long: str = "Please send a shorter voice note, or type your question."
+    voice_off: str = "I don't listen to voice notes here. Please type your question."
+    photos_off: str = "I don't look at photos here. Please type your question."
+    video_note_unheard: str = "I can't listen to round video messages. Please send a voice note, or type your question."
+    audio_unheard: str = "I can't listen to this kind of audio file. Please send a voice note, or type your question."
     file_too_big: str = "That file is too big for me to open (bots can download up to 20 MB)."
     image_usage: str = "Tell me what to draw, for example: /image a lighthouse at dusk, in watercolour"
     images_off: str = "I don't draw pictures here."
@@ -241,7 +248,46 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
         _check_choice(f"{prefix}.{key}", values[key], source)
         if f"{prefix}.{key}" == "access.allow":
             _check_allow_list(values[key], source)  # type: ignore[arg-type]
-    return section_type(**values)
+    section = section_type(**values)
+    if isinstance(section, MediaSettings):
+        _check_media_models(section, source)
+    return section
+
+
+# Where the Hub lists the models Inference Providers serve for each model setting's task.
+SERVED_MODELS = {
+    "llm.model": "huggingface.co/models?inference_provider=all&other=conversational",
+    "media.speech_model": "huggingface.co/models?pipeline_tag=automatic-speech-recognition&inference_provider=all",
+    "media.vision_model": "huggingface.co/models?pipeline_tag=image-text-to-text&inference_provider=all",
+    "media.image_model": "huggingface.co/models?pipeline_tag=text-to-image&inference_provider=all",
+}
+# A Hub model id as huggingface_hub accepts it: "name" or "namespace/name" (validate_repo_id).
+_HUB_ID = re.compile(r"(?:\b[\w.-]{1,96}\b/)?\b[\w.-]{1,96}\b", re.ASCII)
+
+
+def _check_media_models(media: MediaSettings, source: str) -> None:
+    """Each media model that is on must be a Hub model id or an http(s) URL, found now rather
+    than at the first voice note or /image, where the library's own message would stop the run."""
+    for switch, setting, example in (
+        ("voice", "speech_model", "http://localhost:8080/speech"),
+        ("photos", "vision_model", "http://localhost:8080/v1"),
+        ("images", "image_model", "http://localhost:8080/draw"),
+    ):
+        if not getattr(media, switch):
+            continue
+        key, model = f"media.{setting}", getattr(media, setting).strip()
+        listed = f"a model from {SERVED_MODELS[key]}"
+        if model.lower().startswith(("http://", "https://")):
+            check_address(f"{source}: '{key}'", model, example=example)
+        elif not model:
+            raise ConfigError(f"{source}: '{key}' is empty while media.{switch} is on",
+                              hint=f"set it to {listed}, or to your own server's URL; or set media.{switch}: false")
+        elif "://" in model or ":" in model or model.lower().startswith("localhost"):
+            raise ConfigError(f"{source}: '{key}' looks like an address without http:// or https://",
+                              hint=f"write the whole address, e.g. {example}, or use {listed}")
+        elif not _HUB_ID.fullmatch(model) or "--" in model or ".." in model:
+            raise ConfigError(f"{source}: '{key}' is neither a Hugging Face model id (owner/name) nor an http(s) URL",
+                              hint=f"set it to {listed}, e.g. {getattr(MediaSettings(), setting)}")
 
 
 def _check_type(value: object, expected: object, *, source: str, key: str) -> object:
@@ -257,6 +303,10 @@ def _check_type(value: object, expected: object, *, source: str, key: str) -> ob
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):  # type: ignore[arg-type]
         return value
     wanted = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(expected, str(expected))  # type: ignore[call-overload]
+    if expected is str and isinstance(value, bool):  # YAML reads an unquoted off, on, no, yes as false or true
+        name = key.rsplit(".", 1)[-1]
+        raise ConfigError(f"{source}: '{key}' must be text, but YAML read an unquoted word as {str(value).lower()}",
+                          hint=f'put the value in quotes in {source}, e.g. {name}: "{"on" if value else "off"}"')
     raise ConfigError(f"{source}: '{key}' must be {wanted}, not {value!r}", hint=f"fix '{key}' in {source}")
 
 

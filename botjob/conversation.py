@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-TELEGRAM_TEXT_LIMIT = 4096  # in UTF-16 code units, as Telegram counts
+TELEGRAM_TEXT_LIMIT = 4096  # Telegram counts characters (tdlib's utf8_length); UTF-16 code units, counted here, never fewer
 ALLOWED_UPDATES = ["message"]  # the update kinds the bot asks Telegram for
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # bytes: the largest file the Bot API lets a bot download
 DESCRIBE = "Describe this picture."  # the question a photo without a caption asks
@@ -120,7 +120,12 @@ class ChatRules:
     photos: bool = True
     images: bool = False
     max_voice_seconds: int = 120
+    hears: frozenset[str] | None = None  # the audio types the speech model is sent (lower case); None: any
     voice_too_long: str = ""
+    voice_off: str = ""
+    photos_off: str = ""
+    video_note_unheard: str = ""
+    audio_unheard: str = ""
     file_too_big: str = ""
     image_usage: str = ""
     images_off: str = ""
@@ -189,8 +194,8 @@ def _media_of(message: dict[str, Any]) -> Media | None:
         item = message.get(kind)
         if isinstance(item, dict) and isinstance(item.get("file_id"), str):
             default = "video/mp4" if kind == "video_note" else "audio/ogg" if kind == "voice" else "audio/mpeg"
-            return Media("voice", item["file_id"], str(item.get("mime_type") or default), _number(item.get("duration")),
-                         _number(item.get("file_size")))
+            mime_type = str(item.get("mime_type") or default).split(";")[0].strip().lower()  # "audio/ogg; codecs=opus"
+            return Media("voice", item["file_id"], mime_type, _number(item.get("duration")), _number(item.get("file_size")))
     photo = message.get("photo")
     sizes = [s for s in photo if isinstance(s, dict) and isinstance(s.get("file_id"), str)] if isinstance(photo, list) else []
     if sizes:
@@ -309,13 +314,23 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
     if not _allowed(incoming, rules):
         return _refuse(incoming, rules)
 
-    media = incoming.media if incoming.media and (rules.voice if incoming.media.kind == "voice" else rules.photos) else None
+    media = incoming.media
+    noted = not in_group or replies_to_bot  # where a short note about a file is welcome
+    if media is not None and not (rules.voice if media.kind == "voice" else rules.photos):
+        if incoming.text is None:  # nothing else to answer: say what is off
+            off = rules.voice_off if media.kind == "voice" else rules.photos_off
+            return _say(incoming, off) if noted and off else _skip(incoming, f"{media.kind} off")
+        media = None  # the caption is answered as text
+    if media is not None and media.kind == "voice" and rules.hears is not None and media.mime_type not in rules.hears:
+        # No download, no model call: the speech model could not read it (a caption needs the recording too).
+        unheard = rules.video_note_unheard if media.mime_type.startswith("video/") else rules.audio_unheard
+        return _say(incoming, unheard) if noted and unheard else _skip(incoming, "audio the speech model cannot read")
     if media is not None and media.size > DOWNLOAD_LIMIT:
         return _say(incoming, rules.file_too_big)
     if media is not None and media.seconds > rules.max_voice_seconds:
         return _say(incoming, rules.voice_too_long)  # refused before any model hears it
     if incoming.text is None and media is None:
-        if incoming.has_media and (not in_group or replies_to_bot) and rules.non_text:
+        if incoming.has_media and noted and rules.non_text:
             return _say(incoming, rules.non_text)
         return _skip(incoming, "no text")
     text = incoming.text or ""

@@ -12,10 +12,10 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from . import cli
+from .requirements import REQUIREMENTS
 from .sandbox import ModelSandbox, TelegramSandbox
 from .sandbox.media import png_image, speech_audio
 from .state import StateStore
@@ -24,9 +24,12 @@ ALICE, BOB, CAROL, DAVE, ERIN = 1001, 1002, 1003, 1004, 1005
 CAT_NAMES = "Three ideas: **Miso**, **Pixel** or `Sir Purrcival`."
 NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol", DAVE: "Dave", ERIN: "Erin"}
 
+Main = Callable[[Sequence[str], Mapping[str, str]], int]  # the command line: arguments and environment in, exit code out
 
-def run_demo(say: Callable[[str], None]) -> int:
-    for module in cli.REQUIREMENTS:  # before the story starts, not halfway through
+
+def run_demo(say: Callable[[str], None], main: Main) -> int:
+    """Tell the story with ``say``; each run goes through ``main`` (cli.main), as the owner's runs do."""
+    for module in REQUIREMENTS:  # before the story starts, not halfway through
         importlib.import_module(module)
     asked: dict[tuple[int, int], str] = {}  # (chat, message_id) -> question, to show what each reply answers
     with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as folder:
@@ -47,7 +50,7 @@ def run_demo(say: Callable[[str], None]) -> int:
         _user_says(telegram, say, asked, BOB, "Can you suggest a name for my cat?")
         _user_says(telegram, say, asked, ALICE, "And how many people live there?")
 
-        first = _run(telegram, env, state_dir, say, asked, "First scheduled run")
+        first = _run(main, telegram, env, state_dir, say, asked, "First scheduled run")
         if first:
             return first
         say("  (Alice's two messages came in one burst: one model call, one reply, threaded to her last message.)")
@@ -61,7 +64,7 @@ def run_demo(say: Callable[[str], None]) -> int:
         _sends(telegram, say, asked, ERIN, "a photo", "What is in this picture?",
                lambda: telegram.user_sends_photo(png_image(64, 48), "What is in this picture?", chat_id=ERIN, first_name="Erin"))
 
-        second = _run(telegram, env, state_dir, say, asked, "Second scheduled run")
+        second = _run(main, telegram, env, state_dir, say, asked, "Second scheduled run")
         if second:
             return second
         say("\nEvery message was answered once, threaded to it. With real tokens: python -m botjob run")
@@ -104,6 +107,7 @@ def _said(
 
 
 def _run(
+    main: Main,
     telegram: TelegramSandbox,
     env: dict[str, str],
     state_dir: str,
@@ -116,7 +120,7 @@ def _run(
     say(f"\n{title}: python -m botjob run — stored offset before: {store.load().offset}")
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-        exit_code = cli.main(["run", "--state-dir", state_dir, "--config", str(Path(state_dir).parent / "botjob.yaml")], env=env)
+        exit_code = main(["run", "--state-dir", state_dir, "--config", str(Path(state_dir).parent / "botjob.yaml")], env)
     say("  What the owner sees in the job's log (counts and ids, never what people wrote):")
     for line in _in_update_order(output.getvalue().splitlines()):
         say(f"    | {line}")

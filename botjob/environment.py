@@ -13,15 +13,30 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .redaction import SECRET_VARIABLES
+from .redaction import ADDRESS_VARIABLES, SECRET_VARIABLES
 
 DEFAULT_API_URL = "https://api.telegram.org"
 SECRETS_PAGE = "Settings → Secrets and variables → Actions"
-ADDRESS_VARIABLES = ("TELEGRAM_API_URL", "BOTJOB_LLM_URL")
 
 # Bot tokens are "<digits>:<letters, digits, - and _>"; other Bot API servers may hand out other
 # shapes, so only what can never sit in a URL path is refused: spaces, controls, / ? # %.
 _NOT_IN_A_TOKEN = re.compile(r"[\s/?#%]|[^\x21-\x7e]")
+# HF_TOKEN goes in an Authorization header: a bearer token is printable ASCII without spaces.
+_NOT_IN_A_BEARER_TOKEN = re.compile(r"[^\x21-\x7e]")
+# Far below every real token (Telegram's "<bot id>:<35 characters>" is over 40; Hugging Face's, "hf_"
+# and 34 letters, 37), so a Bot API server with other shapes and the key of the owner's own model
+# server still pass; what is shorter is a placeholder or a paste cut short, easy to guess from the
+# log around it, and it would garble the log it is starred out of.
+MIN_TOKEN_LENGTH = 16
+_BOT_PATH = re.compile(r"/bot[^/]*/?$")  # an address that already ends in Telegram's /bot<token> part
+
+
+def how_to_set(env: Mapping[str, str], name: str, value: str) -> str:
+    """How the owner gives botjob a secret where it runs now: a repository secret inside GitHub Actions,
+    an ``export`` in the shell anywhere else."""
+    if env.get("GITHUB_ACTIONS") == "true":
+        return f"add {value} as the repository secret {name} ({SECRETS_PAGE})"
+    return f"export {name}=<{value}> in this shell (in GitHub Actions: the repository secret {name})"
 
 
 def bot_token(env: Mapping[str, str]) -> str:
@@ -29,12 +44,39 @@ def bot_token(env: Mapping[str, str]) -> str:
     if not token:
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN is not set",
-            hint=f"create a bot with @BotFather and add its token as the repository secret TELEGRAM_BOT_TOKEN ({SECRETS_PAGE})",
+            hint="create a bot with @BotFather, then " + how_to_set(env, "TELEGRAM_BOT_TOKEN", "its token"),
         )
     if _NOT_IN_A_TOKEN.search(token):
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN holds spaces or characters a bot token never has",
             hint="copy the token again from @BotFather (/token) and paste it alone, without quotes or other text",
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"TELEGRAM_BOT_TOKEN is too short to be a bot token (at least {MIN_TOKEN_LENGTH} characters; "
+            "@BotFather's look like 123456789:AA... and are over 40)",
+            hint="copy the whole token again from @BotFather (/token) and paste it alone",
+        )
+    return token
+
+
+def hf_token(env: Mapping[str, str]) -> str | None:
+    """HF_TOKEN, or None when unset. One that cannot work is refused at once: with a line break inside,
+    every model call fails while the runs stay green, answering nobody."""
+    token = env.get("HF_TOKEN", "").strip()
+    if not token:
+        return None
+    if _NOT_IN_A_BEARER_TOKEN.search(token):
+        raise ConfigError(
+            "HF_TOKEN holds spaces, a line break or characters a token never has",
+            hint="copy the token again from huggingface.co/settings/tokens and paste it alone, without quotes or other text",
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"HF_TOKEN is too short to be a token (at least {MIN_TOKEN_LENGTH} characters; Hugging Face's are "
+            "hf_ and 34 more)",
+            hint="copy the whole token again from huggingface.co/settings/tokens; a key for your own model server "
+            f"must be as long (e.g. from {STATE_KEY_RECIPE})",
         )
     return token
 
@@ -57,6 +99,13 @@ def state_key(env: Mapping[str, str]) -> str:
 def telegram_api_url(env: Mapping[str, str]) -> str:
     url = env.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL
     check_address("TELEGRAM_API_URL", url, example=DEFAULT_API_URL)
+    if _BOT_PATH.search(urlsplit(url).path):
+        # botjob adds "/bot<token>/<method>" itself: a pasted ".../bot" or ".../bot<token>" would be doubled,
+        # and Telegram's 404 for that reads like a bad token.
+        raise ConfigError(
+            "TELEGRAM_API_URL ends in /bot…: it must be the Bot API server's address alone",
+            hint=f"remove /bot and what follows, e.g. {DEFAULT_API_URL} (botjob adds /bot<token>/ itself)",
+        )
     return url
 
 

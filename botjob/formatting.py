@@ -11,9 +11,17 @@ Telegram nothing to fail to parse. Pure: no I/O.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .conversation import TELEGRAM_TEXT_LIMIT, split_ranges, utf16_len
+
+# Telegram applies the first 100 entities of a message and silently drops the rest (tdlib's
+# MessageEntity.cpp, get_input_message_entities: MAX_USER_ENTITY_COUNT, "server-side limit").
+MAX_ENTITIES = 100
+# Telegram cuts these where any other entity starts or ends inside them, and counts every piece.
+_SPLITTABLE = frozenset({"bold", "italic", "underline", "strikethrough", "spoiler"})
 
 # Parts of the Markdown whose characters are shown as they are: code, math, <https://autolinks>.
 _VERBATIM_EVENTS = ("Code", "InlineMath", "DisplayMath")
@@ -51,21 +59,88 @@ def from_markdown(markdown: str) -> Formatted:
     return _trimmed(Formatted(text, tuple(kept)))
 
 
-def split(message: Formatted, limit: int = TELEGRAM_TEXT_LIMIT) -> list[Formatted]:
-    """Parts of at most ``limit`` UTF-16 units, cut where plain text would be cut (paragraph, line,
-    sentence, word); an entity that spans a cut is kept in both parts, so a code block cut in two
-    is a code block in each."""
-    parts = []
-    for start, end in split_ranges(message.text, limit):
-        part_start, part_end = utf16_len(message.text[:start]), utf16_len(message.text[:end])
-        entities = []
-        for entity in message.entities:
-            begin = max(int(entity["offset"]), part_start)  # type: ignore[call-overload]
-            finish = min(int(entity["offset"]) + int(entity["length"]), part_end)  # type: ignore[call-overload]
-            if finish > begin:
-                entities.append({**entity, "offset": begin - part_start, "length": finish - begin})
-        parts.append(Formatted(message.text[start:end], tuple(entities)))
-    return parts
+def split(message: Formatted, limit: int = TELEGRAM_TEXT_LIMIT, *, max_entities: int = MAX_ENTITIES) -> list[Formatted]:
+    """Parts of at most ``limit`` UTF-16 units and ``max_entities`` entities (as Telegram counts them),
+    cut where plain text would be cut (paragraph, line, sentence, word); an entity that spans a cut
+    is kept in both parts, and counted in both, so a code block cut in two is a code block in each."""
+    return [
+        part if entity_count(part.entities) <= max_entities  # over only when one character carries more
+        else Formatted(part.text, _first_entities(part.entities, max_entities))
+        for part in _parts(message, limit, max_entities)
+    ]
+
+
+def entity_count(entities: Sequence[dict[str, object]]) -> int:
+    """The entities of one message as Telegram counts them against MAX_ENTITIES, or a few more.
+
+    A bold (italic, underline, strikethrough, spoiler) is cut where another entity starts or ends
+    inside it, and each piece counts (tdlib's split_entities): counting one piece more for every
+    entity boundary inside it can only count too many. Links and mentions Telegram finds in the
+    text by itself cut them too; those the bot did not send are not counted here.
+    """
+    bounds = sorted({edge for entity in entities for edge in _span(entity)})
+    count = 0
+    for entity in entities:
+        start, end = _span(entity)
+        inside = bisect_left(bounds, end) - bisect_right(bounds, start) if entity["type"] in _SPLITTABLE else 0
+        count += 1 + inside
+    return count
+
+
+def _parts(message: Formatted, limit: int, max_entities: int) -> Iterator[Formatted]:
+    """The parts of ``message``: cut by length, and earlier where the entities would pass the cap;
+    the text after such a cut is cut again from there."""
+    text, position = message.text, 0
+    while True:
+        for start, end in split_ranges(text[position:], limit):
+            start, end = position + start, position + end
+            part = _part(message, start, end)
+            if entity_count(part.entities) > max_entities:
+                cut = _cut_for_entities(part, max_entities)
+                yield _part(part, 0, cut)
+                position = start + cut
+                break
+            yield part
+        else:
+            return
+
+
+def _cut_for_entities(part: Formatted, max_entities: int) -> int:
+    """Where ``part`` must end to carry at most ``max_entities``: its longest prefix that does,
+    cut back to the last paragraph, line, sentence or word boundary in it."""
+    fits, low, high = 1, 1, len(part.text)  # one character at least, so the cut makes progress
+    while low <= high:  # the count only grows as the part grows
+        middle = (low + high) // 2
+        if entity_count(_part(part, 0, middle).entities) <= max_entities:
+            fits, low = middle, middle + 1
+        else:
+            high = middle - 1
+    return split_ranges(part.text, utf16_len(part.text[:fits]))[0][1]
+
+
+def _part(message: Formatted, start: int, end: int) -> Formatted:
+    """``message.text[start:end]`` with the entities over it, cut to fit it."""
+    part_start, part_end = utf16_len(message.text[:start]), utf16_len(message.text[:end])
+    entities = []
+    for entity in message.entities:
+        first = int(entity["offset"])  # type: ignore[call-overload]
+        begin, finish = max(first, part_start), min(first + int(entity["length"]), part_end)  # type: ignore[call-overload]
+        if finish > begin:
+            entities.append({**entity, "offset": begin - part_start, "length": finish - begin})
+    return Formatted(message.text[start:end], tuple(entities))
+
+
+def _first_entities(entities: Sequence[dict[str, object]], max_entities: int) -> tuple[dict[str, object], ...]:
+    kept: list[dict[str, object]] = []
+    for entity in entities:
+        if entity_count([*kept, entity]) <= max_entities:
+            kept.append(entity)
+    return tuple(kept)
+
+
+def _span(entity: dict[str, object]) -> tuple[int, int]:
+    start = int(entity["offset"])  # type: ignore[call-overload]
+    return start, start + int(entity["length"])  # type: ignore[call-overload]
 
 
 def _escape_outside_code(markdown: str) -> str:
@@ -118,5 +193,6 @@ def _config() -> object:
 
 def _trimmed(message: Formatted) -> Formatted:
     """Without the blank lines a list or a code block leaves at either end; entities kept inside the text."""
-    whole = split(message, limit=max(1, utf16_len(message.text)))  # one part, no cut: only the ends go
+    # One part, no cut: only the ends go (the entity cap is the sender's, for each part it sends).
+    whole = split(message, limit=max(1, utf16_len(message.text)), max_entities=entity_count(message.entities))
     return whole[0] if whole else Formatted("")

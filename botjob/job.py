@@ -139,6 +139,7 @@ class BatchJob:
         self._profile: BotProfile | None = None
         self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
         self._moved: dict[int, int] = {}  # groups that became supergroups: old chat id -> new
+        self._moving = threading.Lock()  # one move at a time, each whole before it is recorded
         self._stopping = threading.Event()
         self._helpers: ThreadPoolExecutor | None = None
         self._answerer: Answerer | None = None
@@ -179,12 +180,11 @@ class BatchJob:
         error = report.error
         if error is not None and error.kind is not Failure.TRANSIENT:
             return  # the run fails already
-        earlier = self.store.load_trouble()
         if error is None or report.answered + report.failed + report.skipped:
-            if earlier is not None:
-                self.store.save_trouble(None)  # a run that got through ends it
+            self.store.save_trouble(None)  # a run that got through ends it (a damaged record too)
             return
         now = self.wall_clock()
+        earlier = self.store.load_trouble(now=now)
         trouble = Trouble(earlier.since, earlier.runs + 1) if earlier else Trouble(now)
         self.store.save_trouble(trouble)
         lasted = now - trouble.since
@@ -403,16 +403,22 @@ class BatchJob:
         return self._moved.get(chat_id, chat_id)
 
     def _chat_moved(self, old_chat_id: int, new_chat_id: int) -> None:
-        """Replies, memory and today's count follow a group that became a supergroup."""
-        with self._counting:
+        """Replies, memory and today's count follow a group that became a supergroup.
+
+        Both chats' workers may hear of the move at once (each gets a service message): the second
+        waits until the first has moved everything, and the move is recorded only then, so the
+        supergroup's questions never meet a memory still on its way.
+        """
+        with self._moving:
             if self._moved.get(old_chat_id) == new_chat_id:
                 return
-            self._moved[old_chat_id] = new_chat_id
-            if self.usage is not None:
-                self.usage.move(old_chat_id, new_chat_id)
-                self.usage.save()
-        if self.memory is not None:
-            self.memory.move(old_chat_id, new_chat_id)
+            if self.memory is not None:
+                self.memory.move(old_chat_id, new_chat_id)
+            with self._counting:
+                if self.usage is not None:
+                    self.usage.move(old_chat_id, new_chat_id)
+                    self.usage.save()
+                self._moved[old_chat_id] = new_chat_id
         log.info("a group became a supergroup: its replies, memory and daily count follow it")
 
     def _bot_identity(self, updates: list[object], dry_run: bool) -> BotIdentity:
@@ -463,6 +469,8 @@ def _names_anyone(update: object) -> bool:
 
 
 def _rules(config: Config, schedule: str, commands: str, media: MediaModels) -> ChatRules:
+    from .media import AUDIO_TYPES
+
     return ChatRules(
         groups=config.chat.groups,
         merge_bursts=config.chat.merge_bursts,
@@ -475,11 +483,16 @@ def _rules(config: Config, schedule: str, commands: str, media: MediaModels) -> 
         refusal=config.access.refusal,
         schedule=schedule,
         commands=commands,
-        voice=media.speech is not None,  # a bot that cannot hear says so (reply.non_text)
+        voice=media.speech is not None,  # a bot that cannot hear says so (reply.voice_off)
         photos=media.vision is not None,
         images=config.media.images,
         max_voice_seconds=config.media.max_voice_seconds,
+        hears=frozenset(AUDIO_TYPES),  # what Hugging Face's speech server decodes; no video
         voice_too_long=config.reply.voice_too_long,
+        voice_off=config.reply.voice_off,
+        photos_off=config.reply.photos_off,
+        video_note_unheard=config.reply.video_note_unheard,
+        audio_unheard=config.reply.audio_unheard,
         file_too_big=config.reply.file_too_big,
         image_usage=config.reply.image_usage,
         images_off=config.reply.images_off,

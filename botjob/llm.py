@@ -12,16 +12,18 @@ says which failure class it belongs to.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from .config import SERVED_MODELS
 from .errors import BotjobError, ConfigError, Failure
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,6 @@ TGI_HINT = (
     "set BOTJOB_LLM_URL (or llm.base_url) to a TGI endpoint serving the model, e.g. a Hugging Face Inference "
     "Endpoint; Inference Providers serve chat models only (llm.task: chat-completion)"
 )
-
-SERVED_MODELS = "huggingface.co/models?inference_provider=all&other=conversational"
 
 CHAT_COMPLETION = "chat-completion"
 TEXT_GENERATION = "text-generation"
@@ -60,6 +60,9 @@ _MODEL_REFUSED = re.compile(
     r"|model_not_(?:found|supported)|unknown model",
     re.IGNORECASE,
 )
+# huggingface_hub's refusal to route through Hugging Face with another provider's key
+# (AutoRouterConversationalTask._prepare_base_url, 2.4.0): "Cannot select auto-router when using non-Hugging Face API key."
+_NOT_AN_HF_TOKEN = re.compile(r"non-Hugging Face API key", re.IGNORECASE)
 # A question a settings check sends nowhere: it only lets the library resolve the model and provider.
 _SETTINGS_PROBE = [{"role": "user", "content": "ping"}]
 
@@ -104,7 +107,13 @@ class HostedModel:
         self.target = target
         self.setting = setting
         self.purpose = purpose
-        self._token = token or None
+        self._token = token if token and _token_may_go_to(target) else None
+        self._token_withheld = bool(token) and self._token is None
+        if self._token_withheld:
+            log.warning(
+                "HF_TOKEN is not sent to the server for %s: its address is plain http to another machine, "
+                "where anyone on the way could read it; give it an https:// address", purpose,
+            )
         self.timeout = timeout
         self._client: Any = None
         self._model_name: str | None = None
@@ -125,7 +134,14 @@ class HostedModel:
                 if not self._settings_checked:
                     self._check_settings()
                     self._settings_checked = True
-                self._client = self._make_client()
+                client = self._make_client()
+                if self._token is None:
+                    # Given no token, huggingface_hub sends the machine's own (HF_TOKEN from the process
+                    # environment, or a login's token file) wherever the client points
+                    # (HFInferenceTask._prepare_api_key). A header set to None wins over the library's and
+                    # is then dropped (_providers/_common.py _normalize_headers): no Authorization at all.
+                    client.headers = {**client.headers, "authorization": None}
+                self._client = client
             return self._client
 
     def _make_client(self) -> Any:
@@ -155,6 +171,11 @@ class HostedModel:
             helper = get_provider_helper(self.target.provider, task=self.hf_task, model=self.target.model)
             helper.prepare_request(inputs=inputs, parameters=parameters, headers={}, model=self.target.model, api_key=self._token)
         except ValueError as error:
+            if _NOT_AN_HF_TOKEN.search(str(error)):
+                raise ConfigError(
+                    f"HF_TOKEN is not a Hugging Face token (hf_...), and Hugging Face picks the provider of the "
+                    f"{self.purpose} model ({self._provider_setting()}: auto)", hint=self._not_an_hf_token_hint(),
+                ) from None
             raise ConfigError(f"the {self.purpose} model settings cannot work: {error}", hint=self._model_hint()) from None
         except StopIteration:  # the library's way of saying that the model's mapping is empty
             raise ConfigError(
@@ -166,10 +187,19 @@ class HostedModel:
     def _model_hint(self) -> str:
         if self.target.base_url:
             return f"check {self.setting}: {self.target.describe()} does not serve it for {self.purpose}"
-        provider = self.setting.replace("_model", "_provider") if self.setting.startswith("media.") else "llm.provider"
         return (
             f"set {self.setting} in botjob.yaml to a model that Inference Providers serve for {self.purpose} "
-            f"({SERVED_MODELS}), or pick another {provider}; huggingface.co/{self.target.model} shows who serves it"
+            f"({SERVED_MODELS.get(self.setting, SERVED_MODELS['llm.model'])}), or pick another {self._provider_setting()}; "
+            f"huggingface.co/{self.target.model} shows who serves it"
+        )
+
+    def _provider_setting(self) -> str:
+        return self.setting.replace("_model", "_provider") if self.setting.startswith("media.") else "llm.provider"
+
+    def _not_an_hf_token_hint(self) -> str:
+        return (
+            f"set HF_TOKEN to a Hugging Face token (hf_..., huggingface.co/settings/tokens) allowed to 'Make calls to "
+            f"Inference Providers'; or, if it is one provider's own key, set {self._provider_setting()} to that provider"
         )
 
 
@@ -215,6 +245,8 @@ class HostedModel:
         where = self.target.describe()
         if status in (401, 403):
             hint = TOKEN_HINT if not self.target.base_url else f"check the token that {where} expects (HF_TOKEN)"
+            if self._token_withheld:
+                hint = f"HF_TOKEN goes only over https or to this machine: give {where} an https:// address"
             return ModelError(f"{detail}: the token was refused", kind=Failure.BOT_WIDE, status=status, hint=hint)
         if status == 402:
             return ModelError(f"{detail}: no inference credits left", kind=Failure.BOT_WIDE, status=status, hint=CREDITS_HINT)
@@ -366,7 +398,7 @@ class ChatModel(HostedModel):
         server that cannot be reached right now is a transient failure, so a
         blip never turns into a wrong model name.
         """
-        url = _endpoint_root(self.target.base_url) + "/v1/models"
+        url = _endpoint_root(self.target.base_url, "/v1/models")
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             answer = requests.get(url, headers=headers, timeout=(5, self.timeout))
@@ -404,9 +436,31 @@ def first_turn(continuation: str) -> str:
     return (continuation[: found.start()] if found else continuation).strip()
 
 
-def _endpoint_root(url: str) -> str:
-    """The server's root, whether the owner gave it with or without the OpenAI path."""
-    return url.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
+def _endpoint_root(url: str, path: str = "") -> str:
+    """The server's root (with ``path`` after it), whether the owner gave it with or without the OpenAI
+    path; the query and the credentials of the address stay, as a key may be in them."""
+    parts = urlsplit(url)
+    root = parts.path.rstrip("/").removesuffix("/chat/completions").removesuffix("/v1")
+    return urlunsplit(parts._replace(path=root + path, fragment=""))
+
+
+def _token_may_go_to(target: ModelTarget) -> bool:
+    """Whether HF_TOKEN may go to this model. A hub model is reached through huggingface_hub, over https
+    to Hugging Face or its providers; the owner's own server gets it over https, or on this machine
+    (127.0.0.1, ::1, localhost), never in clear text across a network."""
+    if not target.base_url:
+        return True
+    try:
+        parts = urlsplit(target.base_url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme == "https" or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _error_text(response: Any, server_message: str | None) -> str:

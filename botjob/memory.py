@@ -1,8 +1,9 @@
 """What the bot remembers about each chat: recent turns (encrypted) and today's question count.
 
 Everything here ends up in state/, which is committed to a repository that may
-be public: chats are named only by a keyed hash, and chat text only ever hits
-the disk as a Fernet token.
+be public: chats are named only by keyed hashes, a different one in each file
+(and each day, for the counts), and chat text only ever hits the disk as a
+Fernet token of padded size.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -23,7 +25,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from botjob.errors import ConfigError
+from botjob.errors import ConfigError, StateError
 from botjob.state import write_atomically, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -46,17 +48,49 @@ _NAMES_LABEL = b"botjob chat names v1"
 
 CHAT_KEY_LENGTH = 32
 MEMORY_SUFFIX = ".bin"
-_FORMAT_VERSION = 1
+MEMORY_NAMES = "memory"  # the purpose memory file names are keyed for; the daily counts use their file's name
+_FORMAT_VERSION = 2  # 2: named by keyed_name(..., MEMORY_NAMES, ...) and padded; 1: named by chat_key, unpadded
+COUNTS_VERSION = 2  # the daily counts' names: 2 per file and per day; 1 (no "v") chat_key, the same every day
+
+# Memory plaintext is padded with spaces (JSON allows them after the document) to the next bucket
+# before encryption, so a file's size tells only the bucket, not the conversation's length. The first
+# bucket holds one or two exchanges at the default llm.max_tokens (512 tokens, about 2 KB an answer),
+# so new chats all look alike; doubling after it says no more than the power of two, at most twice
+# the bytes (each memory write is a new blob in the repository's history: finer steps would leak
+# more, coarser ones would grow the history more for little gain).
+MEMORY_FIRST_BUCKET = 4096
 
 
 def chat_key(secret: str, chat_id: int) -> str:
-    """The name under which a chat is stored: HMAC-SHA256(secret, str(chat_id)), first 32 hex digits.
+    """HMAC-SHA256(secret, str(chat_id)), first 32 hex digits: the one name every file gave a chat
+    before names were keyed per file and per day; kept to find memory written under it.
 
     Keyed, because chat ids are small integers: a plain hash would be reversed by
     hashing every id.
     """
     digest = hmac.new(secret.encode("utf-8"), str(chat_id).encode("ascii"), hashlib.sha256)
     return digest.hexdigest()[:CHAT_KEY_LENGTH]
+
+
+def keyed_name(secret: str, purpose: str, chat_id: int, day: date | None = None) -> str:
+    """The name of a chat in one file (``purpose``), and for daily counts on one ``day``: 32 hex digits.
+
+    Each purpose gets its own key, HMAC(secret, label), and the day is part of
+    what is keyed: names in usage.json, pictures.json and memory/ never match
+    each other, nor the same chat's on another day, so a public history cannot
+    join them by name. Memory names carry no day: they must be found again.
+    """
+    purpose_key = hmac.new(secret.encode("utf-8"), f"botjob chat names v2/{purpose}".encode("utf-8"), hashlib.sha256).digest()
+    subject = str(chat_id) if day is None else f"{day.isoformat()}/{chat_id}"
+    return hmac.new(purpose_key, subject.encode("ascii"), hashlib.sha256).hexdigest()[:CHAT_KEY_LENGTH]
+
+
+def padded(plaintext: bytes) -> bytes:
+    """``plaintext`` followed by spaces up to the next bucket: MEMORY_FIRST_BUCKET, then doubling."""
+    bucket = MEMORY_FIRST_BUCKET
+    while bucket < len(plaintext):
+        bucket *= 2
+    return plaintext + b" " * (bucket - len(plaintext))
 
 
 @dataclass(frozen=True)
@@ -114,21 +148,24 @@ def _expand(master: bytes, label: bytes) -> bytes:
 
 
 def name_secret(state_key: str) -> str:
-    """The secret to give ``DailyUsage`` so its names match ``ChatMemory``'s (raises ConfigError when empty)."""
+    """The secret to give ``DailyUsage``, derived as ``ChatMemory``'s is (raises ConfigError when empty)."""
     return derive_state_keys(state_key).name_secret
 
 
 class ChatMemory:
     """Last N turns per chat, encrypted with Fernet under a key derived from BOTJOB_STATE_KEY.
 
-    One file per chat, ``<directory>/<chat_key>.bin``, holding a Fernet token.
-    A turn is one question and its answer. Changing BOTJOB_STATE_KEY changes the
-    file names too, so the old files are simply no longer found (delete
-    state/memory to tidy up); a file that is found but cannot be read is
-    treated as empty and left alone until ``remember`` overwrites it.
+    One file per chat, ``<directory>/<keyed_name(..., MEMORY_NAMES, chat)>.bin``,
+    holding a Fernet token of padded plaintext. A turn is one question and its
+    answer. Changing BOTJOB_STATE_KEY changes the file names too, so the old
+    files are simply no longer found (delete state/memory to tidy up); a file
+    that is found but cannot be read is treated as empty and left alone until
+    ``remember`` overwrites it. Memory written under the older name (``chat_key``,
+    before names were keyed per file) is read when the new name is missing, and
+    moved to the new name at once.
     """
 
-    def __init__(self, directory: Path, state_key: str, turns: int) -> None:
+    def __init__(self, directory: Path, state_key: str, turns: int, *, clock: Callable[[], float] = time.time) -> None:
         if turns < 0:
             raise ConfigError(f"chat.memory_turns must be 0 or more, not {turns}")
         keys = derive_state_keys(state_key)
@@ -136,9 +173,37 @@ class ChatMemory:
         self.turns = turns
         self._fernet = Fernet(keys.fernet_key)
         self._name_secret = keys.name_secret
+        self._clock = clock  # the Fernet token's time, which save-state's merge keeps the newer by
 
     def path(self, chat_id: int) -> Path:
+        return self.directory / f"{self._name(chat_id)}{MEMORY_SUFFIX}"
+
+    def _name(self, chat_id: int) -> str:
+        return keyed_name(self._name_secret, MEMORY_NAMES, chat_id)
+
+    def _old_path(self, chat_id: int) -> Path:
+        """Where this chat's memory was kept before names were keyed per file (the daily counts' name then)."""
         return self.directory / f"{chat_key(self._name_secret, chat_id)}{MEMORY_SUFFIX}"
+
+    def check_usable(self) -> None:
+        """Fail before anything is answered when memory could not be kept: a run would answer, then stop
+        at the first memory it writes, and the next run would answer the same question again."""
+        if not self.turns:
+            return
+        if self.directory.exists() and not self.directory.is_dir():
+            raise _in_the_way(self.directory, "is a file, not the folder that chat memory is kept in")
+        try:
+            entries = list(self.directory.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return  # made with the first memory; or state/ itself is in the way, which the run's own check names
+        except OSError as error:
+            raise StateError(
+                f"{self.directory} cannot be read ({type(error).__name__}): chat memory cannot be kept",
+                hint=f"make {self.directory} a readable folder, or remove it (rm -r {self.directory}): every chat starts afresh",
+            ) from None
+        for entry in sorted(entries):
+            if entry.suffix == MEMORY_SUFFIX and entry.is_dir():
+                raise _in_the_way(entry, "is a folder, not a chat's memory file")
 
     def load(self, chat_id: int) -> list[dict[str, str]]:
         """The chat's last turns as OpenAI-style messages, oldest first; [] when there are none."""
@@ -165,31 +230,57 @@ class ChatMemory:
         self.forget(old_chat_id)
 
     def _write(self, chat_id: int, pairs: list[tuple[str, str]]) -> None:
+        path = self.path(chat_id)
+        if path.parent.exists() and not path.parent.is_dir():
+            raise _in_the_way(path.parent, "is a file, not the folder that chat memory is kept in")
+        if path.is_dir():
+            raise _in_the_way(path, "is a folder, not a chat's memory file")
         document = {
             "v": _FORMAT_VERSION,
-            "chat": chat_key(self._name_secret, chat_id),  # checked on load: a file moved to another chat is ignored
+            "chat": self._name(chat_id),  # checked on load: a file moved to another chat is ignored
             "turns": [{"user": q, "assistant": a} for q, a in pairs[-self.turns :]],
         }
-        token = self._fernet.encrypt(json.dumps(document, ensure_ascii=False).encode("utf-8"))
-        write_atomically(self.path(chat_id), token)
+        plaintext = padded(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+        write_atomically(path, self._fernet.encrypt_at_time(plaintext, int(self._clock())))
+        self._old_path(chat_id).unlink(missing_ok=True)  # moved, or replaced by a new conversation
 
     def forget(self, chat_id: int) -> bool:
-        """Delete the chat's memory (/reset); True if there was one."""
-        try:
-            self.path(chat_id).unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        """Delete the chat's memory (/reset), under the older name too; True if there was one."""
+        forgotten = False
+        for path in (self.path(chat_id), self._old_path(chat_id)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:  # a folder in its place, or state/memory a file
+                blocker = path if path.parent.is_dir() else path.parent
+                raise _in_the_way(blocker, f"cannot be deleted ({type(error).__name__})") from None
+            forgotten = True
+        return forgotten
 
     def _pairs(self, chat_id: int) -> list[tuple[str, str]]:
-        path = self.path(chat_id)
+        pairs = self._read(self.path(chat_id), self._name(chat_id))
+        if pairs is not None:
+            return pairs
+        old = self._read(self._old_path(chat_id), chat_key(self._name_secret, chat_id))
+        if not old:
+            return []
+        self._write(chat_id, old)  # found under the older name: moved to the new one, padded
+        log.info("moved a chat's memory to its new file name")
+        return old[-self.turns :]
+
+    def _read(self, path: Path, name: str) -> list[tuple[str, str]] | None:
+        """The turns in ``path``; None when there is no file, [] (with a warning) when it cannot be used."""
         try:
             token = path.read_bytes()
         except FileNotFoundError:
+            return None
+        except OSError as error:  # a folder in its place (check_usable stops a run before that), no permission
+            log.warning("memory file %s cannot be read (%s); starting that chat afresh", path.name, type(error).__name__)
             return []
         try:
             document = json.loads(self._fernet.decrypt(token))
-            if document.get("chat") != chat_key(self._name_secret, chat_id):
+            if document.get("chat") != name:
                 raise ValueError("the file belongs to another chat")
             pairs = [(turn["user"], turn["assistant"]) for turn in document["turns"]]
             if not all(isinstance(q, str) and isinstance(a, str) for q, a in pairs):
@@ -204,6 +295,12 @@ class ChatMemory:
             log.warning("memory file %s is not valid memory (%s); starting that chat afresh", path.name, type(error).__name__)
             return []
         return pairs
+
+
+def _in_the_way(path: Path, what: str) -> StateError:
+    """Something the bot never makes sits where memory goes: only the owner can say it may go."""
+    remove = f"rm -r {path}" if path.is_dir() else f"rm {path}"
+    return StateError(f"{path} {what}", hint=f"remove it ({remove}), then run again")
 
 
 def _utc_today() -> date:
@@ -223,8 +320,9 @@ class DailyUsage:
     ``count`` it; "last-warning" means send the daily-limit notice once, then
     ``mark_told``; "silent" means the chat was already told today, say nothing.
     ``save`` after the batch (or after each answer, it is cheap). ``secret``
-    should be ``name_secret(BOTJOB_STATE_KEY)``, so the names match the memory
-    files' and reveal nothing about the key.
+    should be ``name_secret(BOTJOB_STATE_KEY)``, so the names reveal nothing
+    about the key. A chat's name is keyed with the file's own name and the day
+    (``keyed_name``): no other file, and no other day, names it the same way.
     """
 
     def __init__(
@@ -268,7 +366,7 @@ class DailyUsage:
         if not self.limit:
             return
         self._roll_over()
-        old = self._chats.pop(chat_key(self._secret, old_chat_id), None)
+        old = self._chats.pop(self._key(old_chat_id), None)
         if old is not None:
             new = self._tally(new_chat_id)
             new.count += old.count
@@ -289,6 +387,7 @@ class DailyUsage:
         if not self._changed:
             return
         document = {
+            "v": COUNTS_VERSION,
             "day": self._day.isoformat(),
             "chats": {key: {"count": t.count, "told": t.told} for key, t in sorted(self._chats.items())},
         }
@@ -297,13 +396,16 @@ class DailyUsage:
 
     def _tally(self, chat_id: int, *, create: bool = True) -> _Tally:
         self._roll_over()
-        key = chat_key(self._secret, chat_id)
+        key = self._key(chat_id)
         if key in self._chats:
             return self._chats[key]
         tally = _Tally()
         if create:
             self._chats[key] = tally
         return tally
+
+    def _key(self, chat_id: int) -> str:
+        return keyed_name(self._secret, self.path.name, chat_id, self._day)
 
     def _roll_over(self) -> None:
         today = self._today()
@@ -320,6 +422,11 @@ class DailyUsage:
             return
         if not isinstance(document, dict) or document.get("day") != self._day.isoformat():
             self._changed = True  # yesterday's counts: the file is rewritten for today on save
+            return
+        if document.get("v") != COUNTS_VERSION:
+            # Names from before they were keyed per file and per day: today's counts start again once
+            # (at most one more day's allowance per chat, on the upgrade day), and the old names go.
+            self._changed = True
             return
         chats = document.get("chats")
         for key, entry in chats.items() if isinstance(chats, dict) else ():

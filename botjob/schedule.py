@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,11 @@ FREE_PRIVATE_MINUTES = 2000  # GitHub Free's monthly Actions minutes for private
 DAY = 24 * 60  # minutes
 WEEK_START = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday; a weekly schedule runs alike every week
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+EXAMPLE = '"*/10 * * * *"'
+# GitHub documents POSIX cron: numbers, the names JAN-DEC and SUN-SAT, and * , - / only. cronsim also
+# knows Quartz's L (last), W (nearest weekday), # (nth weekday) and ? (any), which GitHub does not.
+NAMES = re.compile(r"JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TUE|WED|THU|FRI|SAT")
+NOT_GITHUBS = "LW#?"
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,12 @@ def read_crons(workflow: str | Path = DEFAULT_WORKFLOW) -> list[str]:
     triggers = document.get("on", document.get(True)) if isinstance(document, dict) else None
     schedule = triggers.get("schedule") if isinstance(triggers, dict) else None
     crons = [entry.get("cron") for entry in schedule or [] if isinstance(entry, dict)]
-    if not crons or not all(isinstance(c, str) for c in crons):
+    if not crons:
         raise ConfigError(f"{path} has no schedule", hint='add "on: schedule: - cron: ..." (see the comments in bot.yml)')
+    for cron in crons:
+        if not isinstance(cron, str):  # `cron: 5` unquoted is a number to YAML; `cron:` alone is nothing
+            shown = "(empty)" if cron is None else yaml.safe_dump(cron, default_flow_style=True).removesuffix("\n...\n").strip()
+            raise ConfigError(f"cron: {shown} is not a cron line", hint=f"write five fields in quotes, e.g. {EXAMPLE}")
     return crons
 
 
@@ -89,8 +99,12 @@ def _check(cron: str) -> None:
     if len(cron.split()) != 5:
         raise ConfigError(
             f'cron line "{cron}" must have 5 fields: minute hour day-of-month month day-of-week',
-            hint='for example "*/10 * * * *" runs every 10 minutes',
+            hint=f"for example {EXAMPLE} runs every 10 minutes",
         )
+    unknown = [sign for sign in NOT_GITHUBS if sign in NAMES.sub("", cron.upper())]
+    if unknown:
+        hint = "write * for any value" if unknown == ["?"] else "use numbers, ranges, lists and steps"
+        raise ConfigError(f'cron line "{cron}" uses {unknown[0]}, which GitHub\'s cron does not know', hint=hint)
     try:
         CronSim(cron, datetime.now(timezone.utc))
     except CronSimError as error:
@@ -317,19 +331,16 @@ def describe(schedule: Schedule, *, local_zone: timezone | None = None) -> str:
     for cron, words in zip(schedule.crons, schedule.descriptions):
         lines.append(f'"{cron}": {words[0].lower() + words[1:]} (UTC)')
     lines.append("")
-    lines.append("Next runs (GitHub often starts them a few minutes late):")
+    lines.append("Next runs asked of GitHub (it may start them late, or skip some):")
     for run in schedule.next_runs:
         local = run.astimezone(local_zone)
         lines.append(f"  {run:%a %d %b %H:%M} UTC   {local:%H:%M %Z} local")
     lines.append("")
-    lines.append(
-        f"People wait about {_minutes(schedule.average_wait)} on average for the next run, "
-        f"at most {_minutes(schedule.longest_gap)}, plus GitHub's start delay and the time the run takes."
-    )
+    lines += _waits(schedule)
     minutes = schedule.runs_per_month  # each run is billed at least one whole started minute
     lines.append(
-        f"Actions minutes: {schedule.runs_per_month} runs a month. Free in a public repository; in a private one "
-        f"at least {minutes} minutes a month (GitHub Free includes {FREE_PRIVATE_MINUTES})."
+        f"Actions minutes: {schedule.runs_per_month} runs a month as set. Free in a public repository; in a private one "
+        f"at least a minute each, {minutes} minutes a month if every run starts (GitHub Free includes {FREE_PRIVATE_MINUTES})."
     )
     if minutes > FREE_PRIVATE_MINUTES:
         every = MONTH / FREE_PRIVATE_MINUTES
@@ -337,6 +348,17 @@ def describe(schedule: Schedule, *, local_zone: timezone | None = None) -> str:
     if schedule.too_fast:
         lines.append(f"Warning: runs {_minutes(schedule.shortest_gap)} apart; GitHub runs a schedule at most every 5 minutes.")
     return "\n".join(lines)
+
+
+def _waits(schedule: Schedule) -> list[str]:
+    """How long a message waits: what the cron lines ask for, then what GitHub makes of it."""
+    return [
+        f"If every run started on time, a message would wait about {_minutes(schedule.average_wait)} on average "
+        f"for the next run and {_minutes(schedule.longest_gap)} at the longest, plus the time the run takes.",
+        # github/docs, schedule-delay.md: "If the load is sufficiently high enough, some queued jobs may be dropped."
+        "GitHub does not promise that: when it is busy (most of all at the top of the hour) scheduled runs "
+        "start late and some are dropped, so a message can wait much longer.",
+    ]
 
 
 def _minutes(span: timedelta) -> str:

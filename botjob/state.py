@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -185,12 +186,19 @@ class StateStore:
     def save_profile(self, profile: BotProfile) -> None:
         write_json_atomically(self.directory / PROFILE_FILE, {"id": profile.id, "username": profile.username, "commands": profile.commands})
 
-    def load_trouble(self) -> Trouble | None:
+    def load_trouble(self, *, now: float | None = None) -> Trouble | None:
+        """The passing trouble earlier runs met, if any. A damaged record starts the count again (the
+        worst is a late alert): one whose start is no finite time at or before ``now`` (JSON reads NaN
+        and 1e400 as numbers), or whose count of runs is no whole number from 1."""
         try:
             document = json.loads((self.directory / TROUBLE_FILE).read_text(encoding="utf-8"))
-            return Trouble(float(document["since"]), int(document["runs"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged record starts the count again: the worst is a late alert
+            since, runs = float(document["since"]), int(document["runs"])
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
+            return None
+        if not (math.isfinite(since) and 0 <= since <= (math.inf if now is None else now)) or runs < 1:
+            log.warning("%s is damaged: the count of failed runs starts again", TROUBLE_FILE)
+            return None
+        return Trouble(since, runs)
 
     def save_trouble(self, trouble: Trouble | None) -> None:
         path = self.directory / TROUBLE_FILE

@@ -3,7 +3,8 @@
 Two runs (or a run and the owner) may both change state/. Taking either side
 whole would lose what the other one saved, so each file is merged by its
 meaning: the offset is the higher one with the finished ids of both above it,
-daily counts the larger per chat, a chat's memory the newer file.
+daily counts the larger per chat, a chat's memory the newer file (padding does
+not touch the token's time: it is inside the encryption).
 """
 
 from __future__ import annotations
@@ -57,16 +58,26 @@ def _offset(side: dict) -> int:
 
 
 def _merge_usage(theirs: dict, ours: dict) -> str:
-    if theirs.get("day") != ours.get("day"):  # ISO dates: the later day's counts are today's
-        newer = max(theirs, ours, key=lambda side: str(side.get("day")))
-        return json.dumps(newer) + "\n"
+    if _counts_of(theirs) != _counts_of(ours):
+        # ISO dates: the later day's counts are today's. On the same day, names of a newer version ("v":
+        # keyed per file and per day) never match the older ones: the newer version's side wins whole.
+        return json.dumps(max(theirs, ours, key=_counts_of)) + "\n"
     chats: dict[str, dict[str, object]] = {}
     for side in (theirs, ours):
         for key, tally in side.get("chats", {}).items():
             seen = chats.setdefault(key, {"count": 0, "told": False})
             seen["count"] = max(seen["count"], tally.get("count", 0))  # type: ignore[type-var]
             seen["told"] = bool(seen["told"] or tally.get("told", False))
-    return json.dumps({"day": ours.get("day"), "chats": dict(sorted(chats.items()))}) + "\n"
+    version = {"v": ours["v"]} if "v" in ours else {}
+    return json.dumps({**version, "day": ours.get("day"), "chats": dict(sorted(chats.items()))}) + "\n"
+
+
+def _counts_of(side: dict) -> tuple[str, int]:
+    """Which day's counts a side holds, and under which version of names (1 before "v" was written)."""
+    version = side.get("v", 1)
+    if not _is_id(version):
+        raise ValueError("v is not a whole number")
+    return str(side.get("day")), version
 
 
 def _fernet_time(token: str) -> int:

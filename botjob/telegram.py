@@ -59,7 +59,7 @@ class TelegramClient:
                 response = self._session.post(self._base + method, data=form, files=files, timeout=timeout)
             else:
                 response = self._session.post(self._base + method, json=body, timeout=timeout)
-        except requests.RequestException as error:
+        except (requests.RequestException, ValueError) as error:  # ValueError: a redirect to a malformed address
             failure = redact(f"{type(error).__name__}: {error}", [self._token])
         if response is None:
             # Raised outside the except block: the original exception holds the URL, and so the
@@ -129,11 +129,17 @@ class TelegramClient:
 
     def download(self, file_path: str, *, max_bytes: int) -> bytes:
         """A file's bytes from its ``file_path`` (getFile), kept in memory; at most ``max_bytes``."""
-        response, failure = None, ""
+        response, failure, unreachable = None, "", False
         try:
             response = self._session.get(self._files + file_path, stream=True, timeout=(self.connect_timeout, self.timeout + 60))
+        except ValueError as error:
+            # Sent on to an address no request can go to (requests' InvalidURL, or a bare ValueError such as
+            # urllib3's LocationParseError or "Invalid IPv6 URL" while following redirects): this file's problem.
+            failure, unreachable = type(error).__name__, True
         except requests.RequestException as error:
             failure = type(error).__name__  # not its text: the URL in it names the file (and holds the token)
+        if response is None and unreachable:
+            raise TelegramError("download", 400, f"Bad Request: the file's address cannot be followed ({failure})")
         if response is None:
             raise TelegramError("download", None, f"no answer from Telegram ({failure})")
         with response:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .config import Config
-from .environment import bot_token, check_address, model_url, state_key, telegram_api_url
+from .environment import bot_token, check_address, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import ConfigError
 from .answering import MediaModels, Memory, Usage
 from .job import BatchJob
@@ -51,7 +51,7 @@ def build_job(
 ) -> BatchJob:
     bot = telegram_client(config, env)
     target = model_target(config, env)
-    token = env.get("HF_TOKEN", "").strip() or None
+    token = hf_token(env)  # refused now, even by a dry run, if it cannot work
     # ChatModel checks the token now but imports the inference client only for the first question.
     # A dry run asks no model, so it needs no HF_TOKEN.
     model = _NoModel() if dry_run else ChatModel(
@@ -69,7 +69,7 @@ def build_job(
         model,
         StateStore(Path(state_dir)),
         config,
-        memory=_memory(config, Path(state_dir), key),
+        memory=_memory(config, Path(state_dir), key, env),
         usage=_usage(config, Path(state_dir), key or bot_token(env)),
         media=media,
         pictures_usage=_pictures_usage(config, Path(state_dir), key or bot_token(env)) if media.pictures else None,
@@ -85,7 +85,7 @@ def media_models(config: Config, env: Mapping[str, str]) -> MediaModels:
     from .llm import ChatModel
     from .media import PictureModel, SpeechModel, target_of
 
-    media, token = config.media, env.get("HF_TOKEN", "").strip() or None
+    media, token = config.media, hf_token(env)
 
     def usable(on: bool, setting: str, model: str) -> bool:
         if model.startswith(("http://", "https://")):
@@ -114,21 +114,23 @@ class _NoModel:
         raise AssertionError("a dry run asks no model")
 
 
-def _memory(config: Config, state_dir: Path, state_key: str) -> Memory | None:
+def _memory(config: Config, state_dir: Path, state_key: str, env: Mapping[str, str]) -> Memory | None:
     if not config.chat.memory_turns:
         return None
     if not state_key:
         raise ConfigError(
             "chat.memory_turns is on, but BOTJOB_STATE_KEY is not set: memory would be stored in plain text",
-            hint="set BOTJOB_STATE_KEY (a repository secret) to a long random string, or set chat.memory_turns to 0",
+            hint=how_to_set(env, "BOTJOB_STATE_KEY", "a long random string") + ", or set chat.memory_turns to 0",
         )
     from .memory import ChatMemory  # cryptography: imported only by bots that remember
 
-    return ChatMemory(state_dir / MEMORY_DIR, state_key, config.chat.memory_turns)
+    memory = ChatMemory(state_dir / MEMORY_DIR, state_key, config.chat.memory_turns)
+    memory.check_usable()  # a file or folder in memory's way stops the run here, before anything is answered
+    return memory
 
 
 def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
-    """Daily counts, kept under keyed hashes of chat ids (the bot token is key enough without a state key)."""
+    """Daily counts, kept under keyed hashes of chat ids, new each day (the bot token is key enough without a state key)."""
     if not config.access.daily_limit:
         return None
     from .memory import DailyUsage, name_secret
@@ -137,7 +139,7 @@ def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
 
 
 def _pictures_usage(config: Config, state_dir: Path, secret: str) -> Usage | None:
-    """Pictures per chat per day, kept as the daily counts are."""
+    """Pictures per chat per day, kept as the daily counts are, under names of their own (keyed by the file's name)."""
     if not config.media.images_per_day:
         return None
     from .memory import DailyUsage, name_secret

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"  # before huggingface_hub is imported anywhere
 
@@ -66,18 +67,24 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 class FakeClock:
-    """Time that moves only when the job sleeps, so retry tests take no real time."""
+    """Time that moves only when the job sleeps, so retry tests take no real time.
+
+    The chats' workers sleep at once: each sleep moves the time on under a lock, so it never
+    goes back, and a send after a sleep always comes at or after the time it waited for.
+    """
 
     def __init__(self) -> None:
         self.now = 0.0
         self.sleeps: list[float] = []
+        self._lock = threading.Lock()
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
 
 
 @pytest.fixture

@@ -126,6 +126,14 @@ def test_memory_without_a_state_key_or_with_a_short_one_is_what_run_would_refuse
     assert code == 0 and "ok    BOTJOB_STATE_KEY: is set" in out
 
 
+def test_an_hf_token_with_a_line_break_inside_is_what_run_would_refuse(owner_repo, check_env, capsys, model) -> None:
+    split = "hf_FakeHuggingFace\nTokenForTests0123456789"
+    code, out = check(capsys, {**check_env, "HF_TOKEN": split})
+    assert code == 1 and "FAIL  HF_TOKEN: holds spaces, a line break or characters a token never has" in out
+    assert "1 problem found." in out and model.requests == []  # the model and media are not tried with it, nor blamed
+    assert all(half not in out for half in split.split("\n"))
+
+
 def test_a_look_alike_settings_file_is_what_run_would_refuse(owner_repo, check_env, capsys) -> None:
     (owner_repo / "botjob.yaml").rename(owner_repo / "botjob.yml")
     code, out = check(capsys, check_env)

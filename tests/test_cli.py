@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from botjob.cli import main
 from botjob.sandbox import ModelSandbox, TelegramSandbox
+from conftest import FAKE_TOKEN
 
 REPO = Path(__file__).resolve().parent.parent
 HF_SECRET = "hf_FakeHuggingFaceTokenForTests0123456789"
@@ -78,8 +80,8 @@ def test_missing_bot_token_says_where_to_get_one(tmp_path: Path) -> None:
 
 
 def test_missing_hf_token_for_a_hosted_model_is_explained(tmp_path: Path) -> None:
-    result = run_cli("run", env={"TELEGRAM_BOT_TOKEN": "1:x"}, cwd=tmp_path)
-    assert result.returncode == 2 and "HF_TOKEN" in result.stderr
+    result = run_cli("run", env={"TELEGRAM_BOT_TOKEN": FAKE_TOKEN}, cwd=tmp_path)
+    assert result.returncode == 2 and "HF_TOKEN is not set" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -247,6 +249,7 @@ def test_a_timeout_too_big_for_the_clock(env, tmp_path: Path) -> None:
     for variable, value in [
         ("TELEGRAM_API_URL", "api.telegram.org"),
         ("TELEGRAM_API_URL", "http://"),
+        ("TELEGRAM_API_URL", "https://api.telegram.org/bot"),  # botjob adds /bot<token>/ itself
         ("BOTJOB_LLM_URL", "127.0.0.1:8080"),
         ("TELEGRAM_BOT_TOKEN", "123456789:AAF with a space"),
     ]
@@ -257,6 +260,19 @@ def test_settings_that_cannot_work_are_settings_errors_not_passing_trouble(env, 
     result = run_cli(command, env={**env, variable: value}, cwd=tmp_path)
     assert result.returncode == 2
     assert variable in one_error_line(result, env["TELEGRAM_BOT_TOKEN"])
+
+
+@pytest.mark.parametrize("where", ["on a computer", "in GitHub Actions"])
+def test_a_missing_secret_is_explained_for_where_the_bot_runs(tmp_path: Path, where) -> None:
+    actions = {"GITHUB_ACTIONS": "true"} if where == "in GitHub Actions" else {}
+    (tmp_path / "botjob.yaml").write_text("chat:\n  memory_turns: 2\n")
+    no_token = one_error_line(run_cli("run", env=actions, cwd=tmp_path))
+    no_key = one_error_line(run_cli("run", env={**actions, "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "HF_TOKEN": "hf_" + "x" * 34}, cwd=tmp_path))
+    for line, name in ((no_token, "TELEGRAM_BOT_TOKEN"), (no_key, "BOTJOB_STATE_KEY")):
+        if where == "on a computer":
+            assert f"export {name}=" in line
+        else:
+            assert f"repository secret {name}" in line and "export" not in line
 
 
 def test_peek_at_a_port_that_does_not_speak_http_is_a_passing_trouble_in_one_line(env, tmp_path: Path) -> None:
@@ -322,3 +338,161 @@ def test_in_actions_without_secrets_a_scheduled_run_ends_green_with_one_notice(t
     notices = [line for line in result.stdout.splitlines() if line.startswith("::")]
     assert notices == ["::warning::add the secrets TELEGRAM_BOT_TOKEN and HF_TOKEN: Settings → Secrets and variables → Actions"]
     assert output.read_text() == "waiting=false\n" and "TELEGRAM_BOT_TOKEN" in summary.read_text()
+
+
+# ---------------------------------------------------------------------------- secrets, however they were given
+
+
+URL_KEY = "sk-url-key-0123456789abcdef"
+URL_PASSWORD = "url-password-0123456789"
+
+
+class KeyedModelSandbox(ModelSandbox):
+    """The model stand-in behind an address with a key: it answers whatever the query and the
+    credentials, and remembers them, so a test can see the key arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[tuple[str, str, str]] = []  # (path, query, Authorization)
+
+    def handle(self, request):  # type: ignore[no-untyped-def]
+        self.received.append((request.path, request.query, request.headers.get("Authorization", "")))
+        return super().handle(request)
+
+
+@pytest.mark.parametrize("given_as", ["BOTJOB_LLM_URL", "llm.base_url"])
+def test_a_key_in_the_models_address_still_answers_and_never_shows_even_in_the_debug_log(
+    telegram, tmp_path: Path, monkeypatch, capsys, given_as: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "GITHUB_STEP_SUMMARY": str(summary)}
+    telegram.user_says("hello", chat_id=1)
+    with KeyedModelSandbox() as model:
+        keyed = f"http://botjob:{URL_PASSWORD}@{model.url.removeprefix('http://')}/v1?api_key={URL_KEY}"
+        if given_as == "BOTJOB_LLM_URL":
+            env["BOTJOB_LLM_URL"] = keyed
+        else:
+            (tmp_path / "botjob.yaml").write_text(f"llm:\n  base_url: {keyed}\n")
+
+        code = main(["run", "-v", "--state-dir", "s"], env=env)
+
+    printed = capsys.readouterr()
+    assert code == 0 and [m["text"] for m in telegram.sent()] == ["Echo: hello"]
+    basic = "Basic " + base64.b64encode(f"botjob:{URL_PASSWORD}".encode()).decode()
+    assert model.received == [("/v1/models", f"api_key={URL_KEY}", basic),
+                              ("/v1/chat/completions", f"api_key={URL_KEY}", basic)]
+    assert '"GET /v1/models?api_key=*** HTTP/1.1" 200' in printed.err  # urllib3's debug line, starred
+    assert "/v1/chat/completions?api_key=***" in printed.err  # httpx2's
+    shown = printed.out + printed.err + summary.read_text()
+    for secret in (URL_KEY, URL_PASSWORD, keyed):
+        assert secret not in shown
+
+
+def test_huggingface_hubs_own_debug_lines_are_starred_too(telegram, tmp_path: Path) -> None:
+    """HF_HUB_VERBOSITY=debug: huggingface_hub prints each request's whole address, through a stderr
+    handler it gives its own logger when imported."""
+    telegram.user_says("hello", chat_id=1)
+    with KeyedModelSandbox() as model:
+        keyed = f"http://botjob:{URL_PASSWORD}@{model.url.removeprefix('http://')}/v1?api_key={URL_KEY}"
+        env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": keyed,
+               "HF_HUB_VERBOSITY": "debug"}
+        result = run_cli("run", "-v", "--state-dir", "s", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "/v1/chat/completions?api_key=*** (authenticated: True)" in result.stderr  # its line, starred
+    for secret in (URL_KEY, URL_PASSWORD):
+        assert secret not in result.stdout + result.stderr
+
+
+SPLIT_HF_TOKEN = "hf_FakeHuggingFace\nTokenForTests0123456789"
+
+
+def test_an_hf_token_split_by_a_line_break_stops_the_run_at_once_naming_it(telegram, model, env, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    actions_env = {**env, "HF_TOKEN": SPLIT_HF_TOKEN, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    telegram.user_says("hello", chat_id=1)
+
+    code = main(["run", "-v", "--state-dir", "s"], env=actions_env)
+
+    printed = capsys.readouterr()
+    assert code == 2
+    (error,) = [line for line in printed.err.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: HF_TOKEN holds spaces, a line break or characters a token never has — copy the token again")
+    assert printed.out.startswith("::error::HF_TOKEN holds spaces")
+    assert model.requests == [] and telegram.sent() == [] and len(telegram.pending()) == 1  # waits for the fixed token
+    shown = printed.out + printed.err + (summary.read_text() if summary.exists() else "")
+    for half in SPLIT_HF_TOKEN.split("\n"):
+        assert half not in shown
+
+
+def test_a_token_pasted_into_a_setting_is_starred_in_the_log_the_annotation_and_the_summary(
+    telegram, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    (tmp_path / "botjob.yaml").write_text(f"llm:\n  provider: {HF_SECRET}\nmedia:\n  voice: false\n  photos: false\n")
+    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url, "HF_TOKEN": HF_SECRET,
+           "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    telegram.user_says("hello", chat_id=1)
+
+    code = main(["run", "-v", "--state-dir", "s"], env=env)
+
+    printed = capsys.readouterr()
+    assert code == 2
+    annotation = next(line for line in printed.out.splitlines() if line.startswith("::error::"))
+    for output in (annotation, printed.err, summary.read_text()):
+        assert "Provider '***' not supported" in output
+    assert HF_SECRET not in printed.out + printed.err + summary.read_text()
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("HF_TOKEN", "e"),  # once starred every "e" in the log
+    ("HF_TOKEN", "hf_cut_short"),
+    ("TELEGRAM_BOT_TOKEN", "1:e"),
+])
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_secret_too_short_to_be_real_is_refused_in_one_line_and_garbles_nothing(
+    env, tmp_path: Path, monkeypatch, capsys, command: str, variable: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main([command], env={**env, "HF_TOKEN": HF_SECRET, variable: value})
+    printed = capsys.readouterr()
+    shown = printed.out + printed.err
+    if command == "run":
+        assert code == 2
+        (error,) = [line for line in printed.err.splitlines() if line.startswith("error:")]
+        assert error.startswith(f"error: {variable} is too short to be a")
+    else:
+        assert code == 1
+        assert f"FAIL  {variable}: is too short to be a" in printed.out
+    assert "***" not in shown and "Traceback" not in shown
+
+
+def test_peek_and_save_state_run_from_the_checkout_with_no_installed_package(telegram, tmp_path: Path) -> None:
+    """As the workflow runs them (python3 -S): no site-packages, no PYTHONPATH, botjob found in the checkout."""
+    checkout = tmp_path / "checkout"
+    (checkout / "state").mkdir(parents=True)
+    (checkout / "botjob").symlink_to(REPO / "botjob")
+    (checkout / "state" / "offset.json").write_text('{"offset": 0}\n')
+    git = ["git", "-c", "user.name=Owner", "-c", "user.email=owner@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=checkout, check=True)
+    subprocess.run([*git, "add", "state"], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=checkout, check=True)
+    bare = {"PATH": os.environ["PATH"], "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url}
+
+    def run_bare(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-S", "-m", "botjob", *args], cwd=checkout, env=bare,
+                              capture_output=True, text=True, timeout=60)
+
+    telegram.user_says("hello", chat_id=1)
+    peeked = run_bare("peek")
+    assert peeked.returncode == 0, peeked.stderr
+    assert peeked.stdout == "1 update waiting\n"
+
+    (checkout / "state" / "offset.json").write_text('{"offset": 500000002}\n')  # as the run leaves it
+    saved = run_bare("save-state", "--no-push")
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.startswith("state: offset 0 -> 500000002")
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=checkout, capture_output=True, text=True).stdout
+    assert log.splitlines()[0].startswith("state: offset 0 -> 500000002")

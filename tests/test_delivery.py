@@ -6,6 +6,8 @@ import dataclasses
 import json
 import threading
 import time
+
+import pytest
 from collections import Counter
 
 from botjob.config import Config, RunSettings
@@ -24,20 +26,21 @@ def with_run(**settings: object) -> Config:
     return dataclasses.replace(Config(), run=RunSettings(**settings))  # type: ignore[arg-type]
 
 
-def test_a_busy_run_stays_under_telegrams_flood_limits(telegram, model, make_job) -> None:
+def test_a_busy_run_stays_under_telegrams_flood_limits(telegram, model, make_job, clock) -> None:
     telegram.flood_control = True
+    telegram.clock = clock  # Telegram measures its limits on the time the job's pacing waits on
     model.reply_with(lambda messages: ("A long paragraph of the answer. " * 120 + "\n\n") * 5
                      if "long" in messages[-1]["content"] else "short answer")
     telegram.user_says("a long one please", chat_id=ALICE)  # five parts to one chat
-    for chat in range(2000, 2035):  # and 35 chats at once
+    for chat in range(2000, 2070):  # and 70 chats at once
         telegram.user_says("hi", chat_id=chat)
 
-    job = make_job()
-    job.pacer = Pacer()  # real time: the sandbox measures the limits on its own clock
-    report = job.run_once()
+    # One worker: on a fake clock, a send made while another worker's wait moves the time on would
+    # reach Telegram later than it was paced for, which real time never does by seconds.
+    report = make_job(concurrency=1).run_once()
 
     assert telegram.flood_hits == 0
-    assert report.answered == 36 and report.error is None
+    assert report.answered == 71 and report.error is None
     assert len(telegram.sent(ALICE)) == 5
 
 
@@ -273,7 +276,14 @@ def test_a_groups_paced_parts_do_not_hold_up_the_other_chats(telegram, model, ma
 # ----------------------------------------------------------------------------- a reply cut between its parts
 
 
-def test_a_reply_cut_between_its_parts_is_not_sent_again_whole_but_said_to_be_cut_short(telegram, model, make_job, state_dir) -> None:
+@pytest.mark.parametrize("before", ["the bot's first question", "after an earlier answer"])
+def test_a_reply_cut_between_its_parts_is_not_sent_again_whole_but_said_to_be_cut_short(
+        telegram, model, make_job, state_dir, before) -> None:
+    earlier = 0
+    if before == "after an earlier answer":  # the cut question is then the stored offset itself
+        telegram.user_says("hello", chat_id=ALICE)
+        make_job().run_once()
+        earlier = len(telegram.sent())
     model.reply_with(LONG)
     question = telegram.user_says("an essay please", chat_id=ALICE)
     message_id = telegram.pending()[0]["message"]["message_id"]
@@ -289,15 +299,16 @@ def test_a_reply_cut_between_its_parts_is_not_sent_again_whole_but_said_to_be_cu
     report = job.run_once()
 
     assert report.ok and report.error is not None and report.answered == 0  # a warning: the next run goes on
-    assert len(telegram.sent()) == 1 and stored_offset(state_dir) <= question  # not past the question
+    assert len(telegram.sent()) == earlier + 1 and stored_offset(state_dir) <= question  # not past the question
+    assert stored_offset(state_dir) == (question if earlier else 0)
     assert json.loads((state_dir / "offset.json").read_text())["partly_sent"] == [question]
 
     telegram.heal()
     make_job().run_once()
 
-    texts = [m["text"] for m in telegram.sent()]
+    texts = [m["text"] for m in telegram.sent()][earlier:]
     assert len(texts) == 2 and texts[1] == Config().reply.cut_short  # not the whole essay again
-    assert telegram.sent()[1]["reply_to_message_id"] == message_id
+    assert telegram.sent()[-1]["reply_to_message_id"] == message_id
     assert stored_offset(state_dir) == question + 1 and "partly_sent" not in json.loads((state_dir / "offset.json").read_text())
 
 
@@ -338,6 +349,21 @@ def test_a_bot_wide_failure_stops_the_other_chats(telegram, model, make_job, sta
     assert not report.ok and "credits" in report.error.explain()
     assert len(model.requests) - asked_before == 1 and telegram.sent() == []
     assert not (state_dir / "offset.json").exists() or stored_offset(state_dir) <= first
+
+
+def test_credits_spent_in_one_chat_fail_the_run_even_when_another_chat_met_a_passing_trouble(telegram, model, make_job) -> None:
+    telegram.user_says("first", chat_id=ALICE)
+    telegram.user_says("second", chat_id=BOB)
+    job = make_job(with_run(concurrency=2, retries=2))
+    job.model.reply([{"role": "user", "content": "warm-up"}])
+    model.hang(0.5)  # one chat's answer comes late...
+    model.fail(402)  # ...and says the credits are spent,
+    model.fail(503, times=10)  # while the other chat meets a model that keeps loading, and gives up first
+
+    report = job.run_once()
+
+    assert report.error is not None and report.error.kind is Failure.BOT_WIDE and "credits" in report.error.explain()
+    assert exit_code(report) == 1 and telegram.sent() == []  # the owner hears of it; a later run answers both
 
 
 def test_a_dry_run_stores_nothing_and_registers_nothing(telegram, make_job, state_dir) -> None:

@@ -344,6 +344,76 @@ def test_a_newer_days_counts_replace_yesterdays(world: World, sleep: FakeSleep):
     assert world.remote_file("state/usage.json") == today.strip()
 
 
+def push_from_owner(world: World, subject: str) -> None:
+    git(world.owner, "add", "-A")
+    git(world.owner, "commit", "-qm", subject)
+    git(world.owner, "push", "-q", "origin", "main")
+
+
+def test_a_race_never_lowers_a_chats_daily_count_whichever_run_counted_more(world: World, sleep: FakeSleep):
+    """The run that pushed first answered Alice four times; ours, started from older state, once: she stays at four."""
+    from datetime import date
+
+    from botjob.memory import DailyUsage
+
+    def counts(checkout: Path) -> DailyUsage:
+        return DailyUsage(checkout / "state" / "usage.json", "owner secret", 4, today=lambda: date(2030, 3, 14))
+
+    def counted(checkout: Path, questions: dict[int, int]) -> None:
+        counter = counts(checkout)
+        for chat, times in questions.items():
+            for _ in range(times):
+                counter.count(chat)
+        counter.save()
+
+    counted(world.owner, {111: 4, 222: 1})
+    push_from_owner(world, "state: the earlier run")
+    counted(world.runner, {111: 1, 333: 2})
+
+    assert save_state(world.runner, env={}, sleep=sleep).pushed
+
+    assert counts(world.runner).check(111) == "last-warning"  # the pushed run's four: not our one
+    assert len(json.loads(world.remote_file("state/usage.json"))["chats"]) == 3
+    counted(world.runner, {222: 3})
+    assert counts(world.runner).check(222) == "last-warning"  # 222's question in the pushed run counts too
+
+
+def test_two_runs_racing_keep_each_chats_newer_padded_memory(world: World, sleep: FakeSleep):
+    from cryptography.fernet import Fernet
+
+    from botjob.memory import ChatMemory
+
+    key = Fernet.generate_key().decode()
+
+    def remembered(checkout: Path, at: int, chat: int, words: str) -> None:
+        ChatMemory(checkout / "state" / "memory", key, turns=3, clock=lambda: at).remember(chat, words, "noted")
+
+    remembered(world.owner, 2_000_000_100, 111, "the pushed run's newer memory")
+    remembered(world.owner, 2_000_000_000, 222, "the pushed run's older memory")
+    push_from_owner(world, "state: the earlier run")
+    remembered(world.runner, 2_000_000_000, 111, "our older memory")
+    remembered(world.runner, 2_000_000_050, 222, "our newer memory, a much longer conversation " * 100)
+
+    assert save_state(world.runner, env={}, sleep=sleep).pushed
+
+    merged = ChatMemory(world.runner / "state" / "memory", key, turns=3)
+    assert merged.load(111)[0]["content"] == "the pushed run's newer memory"
+    assert merged.load(222)[0]["content"].startswith("our newer memory")
+    assert git(world.runner, "status", "--porcelain") == ""  # what was loaded is what was pushed
+
+
+def test_counts_named_the_new_way_replace_the_old_ones_of_the_same_day():
+    """On the upgrade day a run of the old version may race one of the new: the old names would match nothing."""
+    from botjob.state_merge import merge_state_file
+
+    old = {"day": "2030-03-14", "chats": {"aa": {"count": 3, "told": False}}}
+    new = {"v": 2, "day": "2030-03-14", "chats": {"bb": {"count": 1, "told": False}}}
+    for theirs, ours in ((old, new), (new, old)):
+        assert json.loads(merge_state_file("usage.json", json.dumps(theirs), json.dumps(ours))) == new
+    newer_day = {**old, "day": "2030-03-15"}
+    assert json.loads(merge_state_file("pictures.json", json.dumps(new), json.dumps(newer_day))) == newer_day
+
+
 def test_owner_deleted_the_offset_file_ours_still_wins(world: World, sleep: FakeSleep):
     git(world.owner, "rm", "-q", "state/offset.json")
     git(world.owner, "commit", "-qm", "reset the bot")

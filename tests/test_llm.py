@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 
@@ -59,6 +60,38 @@ def test_the_token_is_sent_to_the_endpoint_as_a_bearer(model: ModelSandbox) -> N
     chat = next(r for r in model.requests if r["path"] == "/v1/chat/completions")
     headers = {k.lower(): v for k, v in chat["headers"].items()}
     assert headers["authorization"] == "Bearer hf_endpoint_secret"
+
+
+class KeyedModelSandbox(ModelSandbox):
+    """The model stand-in behind an address with a key in its query: it answers whatever the query, and
+    remembers each request's path and query, so a test can see the key arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[tuple[str, str]] = []
+
+    def handle(self, request):  # type: ignore[no-untyped-def]
+        self.queries.append((request.path, request.query))
+        return super().handle(request)
+
+
+@pytest.mark.parametrize("path", ["", "/v1", "/v1/chat/completions"])
+def test_an_endpoint_address_with_a_key_in_its_query_is_asked_with_the_key(path: str) -> None:
+    with KeyedModelSandbox() as keyed:
+        chat = ChatModel(ModelTarget(model="x", base_url=f"{keyed.url}{path}?api_key=sk-0123456789&tier=free"), token=None)
+        assert chat.reply(QUESTION) == "Echo: What is 2+2?"
+    assert keyed.queries == [("/v1/models", "api_key=sk-0123456789&tier=free"),
+                             ("/v1/chat/completions", "api_key=sk-0123456789&tier=free")]
+    assert keyed.requests[-1]["json"]["model"] == "sandbox/echo"  # the discovered name, not a broken lookup's
+
+
+def test_a_tgi_endpoint_address_with_a_key_in_its_query_is_asked_with_the_key() -> None:
+    with KeyedModelSandbox() as keyed:
+        base = ChatModel(ModelTarget(model="gpt-j", base_url=f"{keyed.url}/v1?api_key=sk-0123456789"), token=None,
+                         task="text-generation", timeout=2)
+        keyed.reply_with(" Paris.")
+        assert base.reply(CHAT) == "Paris."
+    assert keyed.queries == [("/", "api_key=sk-0123456789")]
 
 
 def test_a_hosted_model_without_hf_token_is_a_config_error_before_any_request() -> None:
@@ -439,15 +472,26 @@ def test_a_question_the_http_layer_cannot_encode_is_that_questions_failure(model
     assert chat.reply(QUESTION) == "Echo: What is 2+2?"  # the next question is answered
 
 
-@pytest.mark.parametrize(("target", "token", "words"), [
-    (ModelTarget(model="Qwen/Qwen2.5-7B-Instruct", provider="no-such-provider"), "hf_x", "no-such-provider"),
-    (ModelTarget(model="Qwen/Qwen2.5-7B-Instruct"), "not-a-hugging-face-token", "Hugging Face API key"),
-])
-def test_settings_that_cannot_work_are_found_before_any_request(router, target: ModelTarget, token: str, words: str) -> None:
+def test_settings_that_cannot_work_are_found_before_any_request(router) -> None:
+    calls, _ = router
+    target = ModelTarget(model="Qwen/Qwen2.5-7B-Instruct", provider="no-such-provider")
+    with pytest.raises(ConfigError) as caught:
+        ChatModel(target, token="hf_x", timeout=5).reply(QUESTION)
+    assert "no-such-provider" in str(caught.value) and "llm.model" in caught.value.hint
+    assert calls == []
+
+
+@pytest.mark.parametrize(("setting", "provider_setting"), [("llm.model", "llm.provider"), ("media.vision_model", "media.vision_provider")])
+def test_a_token_that_is_not_hugging_faces_with_provider_auto_is_told_to_fix_hf_token(router, setting: str, provider_setting: str) -> None:
+    """huggingface_hub routes "auto" through Hugging Face only with an hf_ token: the fix is the token
+    (or naming the provider whose key it is), not another model."""
     calls, _ = router
     with pytest.raises(ConfigError) as caught:
-        ChatModel(target, token=token, timeout=5).reply(QUESTION)
-    assert words in str(caught.value) and "llm.model" in caught.value.hint
+        ChatModel(ModelTarget(model="Qwen/Qwen2.5-7B-Instruct"), token="sk-another-providers-key-0123", timeout=5,
+                  setting=setting).reply(QUESTION)
+    assert str(caught.value).startswith("HF_TOKEN is not a Hugging Face token (hf_...)")
+    assert caught.value.hint.startswith("set HF_TOKEN to a Hugging Face token") and provider_setting in caught.value.hint
+    assert "pick another" not in caught.value.hint and "sk-another" not in caught.value.explain()
     assert calls == []
 
 
@@ -488,16 +532,37 @@ def test_a_voice_note_goes_raw_to_whisper_on_hf_inference_and_a_long_one_asks_fo
     assert lookup.url.path == "/api/models/openai/whisper-large-v3"
     assert short.url.host == "router.huggingface.co" and short.url.path.endswith("/models/openai/whisper-large-v3")
     assert short.headers["content-type"] == "audio/ogg" and short.content == b"OggS-audio"
-    assert json.loads(long.content)["parameters"] == {"return_timestamps": True}
+    assert long.headers["content-type"] == "application/json"  # what it carries, not the audio's type
+    assert json.loads(long.content) == {"inputs": base64.b64encode(b"OggS-long").decode(), "parameters": {"return_timestamps": True}}
 
 
-def test_a_provider_that_cannot_take_the_audio_format_is_the_owners_to_fix(model: ModelSandbox) -> None:
+def test_a_long_note_whisper_on_hf_inference_refuses_as_json_is_tried_raw_once(router) -> None:
+    import httpx2
+
+    from botjob.media import SpeechModel, target_of
+
+    calls, answers = router  # a model of its own: huggingface_hub caches each model's lookup
+    mapping = {"id": "openai/whisper-large-v3-turbo", "pipeline_tag": "automatic-speech-recognition", "inferenceProviderMapping": {
+        "hf-inference": {"providerId": "openai/whisper-large-v3-turbo", "status": "live", "task": "automatic-speech-recognition"},
+    }}
+    answers.extend([httpx2.Response(200, json=mapping),
+                    httpx2.Response(400, json={"error": "[Errno 36] File name too long"}),  # a server that reads no base64
+                    httpx2.Response(200, json={"text": "a long story"})])
+    speech = SpeechModel(target_of("openai/whisper-large-v3-turbo", "hf-inference"), token="hf_hosted_secret", timeout=5)
+
+    assert speech.transcribe(b"OggS-long", mime_type="audio/ogg", seconds=90) == "a long story"
+    _, as_json, raw = calls
+    assert as_json.headers["content-type"] == "application/json"
+    assert raw.headers["content-type"] == "audio/ogg" and raw.content == b"OggS-long"
+
+
+def test_a_speech_model_refusing_one_files_type_is_that_messages_problem(model: ModelSandbox) -> None:
     from botjob.media import SpeechModel, target_of
 
     model.fail(415, body={"error": "Unsupported audio format"})
     with pytest.raises(ModelError) as caught:
         SpeechModel(target_of(f"{model.url}/speech", ""), token=None, timeout=5).transcribe(b"x", mime_type="audio/ogg", seconds=2)
-    assert caught.value.kind is Failure.BOT_WIDE and "media.speech_model" in caught.value.hint
+    assert caught.value.kind is Failure.MESSAGE  # the next voice note may be of a type it takes
 
 
 def test_a_picture_model_no_provider_serves_is_found_before_any_drawing(router) -> None:
@@ -510,3 +575,96 @@ def test_a_picture_model_no_provider_serves_is_found_before_any_drawing(router) 
     with pytest.raises(ConfigError) as caught:
         PictureModel(target_of("black-forest-labs/FLUX.1-schnell", "hf-inference"), token="hf_x", timeout=5).draw("a cat")
     assert "media.image_model" in caught.value.hint and len(calls) == 1  # the lookup only: nothing drawn, nothing paid
+
+
+# ---------------------------------------------------------------------------- where HF_TOKEN may go
+
+ENDPOINT_TOKEN = "hf_endpoint_secret_0123456789abcdef"
+
+
+@pytest.fixture
+def runner_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """HF_TOKEN in the process environment, as in the workflow: huggingface_hub would read it by itself."""
+    monkeypatch.setenv("HF_TOKEN", "hf_fromTheRunnersEnvironment0123456")
+    return "hf_fromTheRunnersEnvironment0123456"
+
+
+@pytest.mark.parametrize(("address", "sent"), [
+    ("http://models.example.net:8080/v1", False),  # clear text across a network
+    ("http://192.168.1.20:8080/v1?api_key=k-0123456789", False),
+    ("https://models.example.net/v1", True),  # the owner's own server, over https
+    ("https://xyz.us-east-1.aws.endpoints.huggingface.cloud/v1", True),  # an Inference Endpoint
+    ("http://localhost:8080/v1", True),  # this machine
+    ("http://[::1]:8080/v1", True),
+])
+def test_hf_token_goes_to_an_endpoint_only_over_https_or_on_this_machine(
+    router, runner_token: str, caplog: pytest.LogCaptureFixture, address: str, sent: bool
+) -> None:
+    import responses
+
+    calls, _ = router
+    with responses.RequestsMock() as lookup:
+        lookup.get(_at(address, "/v1/models"), json={"data": [{"id": "served/model"}]})
+        chat = ChatModel(ModelTarget(model="x", base_url=address), token=ENDPOINT_TOKEN, timeout=5)
+        assert chat.reply(QUESTION) == "Four."
+        (name_lookup,) = lookup.calls
+    (question,) = calls
+    assert json.loads(question.content)["model"] == "served/model"
+    bearer = f"Bearer {ENDPOINT_TOKEN}" if sent else None
+    assert name_lookup.request.headers.get("Authorization") == bearer  # the model-name lookup: the same rule
+    assert question.headers.get("authorization") == bearer  # never the runner's HF_TOKEN instead
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == ([] if sent else [
+        "HF_TOKEN is not sent to the server for chat: its address is plain http to another machine, "
+        "where anyone on the way could read it; give it an https:// address"
+    ])
+
+
+def _at(address: str, path: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(address)._replace(path=path))
+
+
+def test_a_refused_token_the_endpoint_never_got_says_why(router) -> None:
+    import httpx2
+
+    _, answers = router
+    answers.append(httpx2.Response(401, json={"error": "missing bearer token"}))
+    chat = ChatModel(ModelTarget(model="x", base_url="http://models.example.net:8080/v1", endpoint_model="m"),
+                     token=ENDPOINT_TOKEN, timeout=5)
+    with pytest.raises(ModelError) as caught:
+        chat.reply(QUESTION)
+    assert caught.value.kind is Failure.BOT_WIDE
+    assert caught.value.hint == "HF_TOKEN goes only over https or to this machine: give endpoint models.example.net an https:// address"
+
+
+def test_media_models_at_a_plain_http_address_elsewhere_get_no_token(router, runner_token: str) -> None:
+    import httpx2
+
+    from botjob.media import PictureModel, SpeechModel, target_of
+    from botjob.sandbox.media import png_image
+
+    calls, answers = router
+    answers.extend([httpx2.Response(200, json={"text": "hello"}),
+                    httpx2.Response(200, content=png_image(), headers={"Content-Type": "image/png"})])
+    speech = SpeechModel(target_of("http://speech.example.net/asr", ""), token=ENDPOINT_TOKEN, timeout=5)
+    pictures = PictureModel(target_of("http://draw.example.net/draw", ""), token=ENDPOINT_TOKEN, timeout=5)
+
+    assert speech.transcribe(b"OggS-audio", mime_type="audio/ogg", seconds=2) == "hello"
+    assert pictures.draw("a lighthouse").startswith(b"\x89PNG")
+
+    assert [request.url.host for request in calls] == ["speech.example.net", "draw.example.net"]
+    assert [request.headers.get("authorization") for request in calls] == [None, None]
+
+
+def test_media_models_over_https_get_the_token(router) -> None:
+    import httpx2
+
+    from botjob.media import SpeechModel, target_of
+
+    calls, answers = router
+    answers.append(httpx2.Response(200, json={"text": "hello"}))
+    speech = SpeechModel(target_of("https://speech.example.net/asr", ""), token=ENDPOINT_TOKEN, timeout=5)
+    assert speech.transcribe(b"OggS-audio", mime_type="audio/ogg", seconds=2) == "hello"
+    assert calls[0].headers["authorization"] == f"Bearer {ENDPOINT_TOKEN}"

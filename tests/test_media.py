@@ -1,7 +1,8 @@
 """Voice notes, photos and pictures, told as stories against the stand-ins over real HTTP.
 
 The media models point at the model stand-in by URL, as an owner's own servers would:
-speech at /speech (raw audio in, {"text"} out), pictures at /draw ({"inputs"} in, PNG out),
+speech at /speech (raw audio or JSON in, decoded by Content-Type as Hugging Face's server does;
+{"text"} out), pictures at /draw ({"inputs"} in, PNG out),
 vision at /v1 (OpenAI chat with image parts).
 """
 
@@ -19,7 +20,7 @@ import pytest
 from botjob.config import AccessSettings, ChatSettings, Config, MediaSettings
 from conftest import message_id_of, stored_offset
 
-ALICE, BOB = 1001, 1002
+ALICE, BOB, CAROL = 1001, 1002, 1003
 GROUP = -100_321
 
 
@@ -123,13 +124,73 @@ def test_a_voice_note_over_the_limit_gets_one_refusal_and_no_model_call(telegram
     assert telegram.downloads == [] and generations(model) == []
 
 
+def content_type(request: dict) -> str:
+    return {k.lower(): v for k, v in request["headers"].items()}["content-type"]
+
+
 def test_a_long_voice_note_within_the_limit_is_heard_with_timestamps_when_whisper_asks_for_them(
         telegram, model, make_job, media_settings) -> None:
+    # The stand-in decodes by Content-Type as Hugging Face's server does, and refuses > 30 s without timestamps.
     telegram.user_sends_voice(b"SPEECH:SECONDS:45;tell me a story", duration=45, chat_id=ALICE)
-    make_job(media_settings).run_once()
-    assert texts(telegram, ALICE) == ["Echo: tell me a story"]
+    report = make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == ["Echo: tell me a story"] and report.answered == 1
     raw, with_timestamps = speech_requests(model)  # the raw audio first, as to any URL model; refused past 30 s
-    assert raw["json"] is None and with_timestamps["json"]["parameters"] == {"return_timestamps": True}
+    assert raw["json"] is None and content_type(raw) == "audio/ogg"
+    assert with_timestamps["json"]["parameters"] == {"return_timestamps": True}
+    assert content_type(with_timestamps) == "application/json"  # labelled by what it carries, not by the audio
+
+
+def test_a_ten_second_voice_note_is_heard_raw_in_one_request(telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_voice(b"SPEECH:SECONDS:10;what time is it in Lima?", duration=10, chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == ["Echo: what time is it in Lima?"]
+    [heard] = speech_requests(model)
+    assert heard["json"] is None and content_type(heard) == "audio/ogg"
+
+
+def test_the_owners_max_voice_seconds_decides_what_is_heard(telegram, model, make_job, media_settings) -> None:
+    short = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, max_voice_seconds=20))
+    telegram.user_sends_voice(b"SPEECH:a story of 25 seconds", duration=25, chat_id=ALICE)
+    telegram.user_sends_voice(b"SPEECH:a question of 15 seconds", duration=15, chat_id=BOB)
+    make_job(short).run_once()
+    assert texts(telegram, ALICE) == [short.reply.voice_too_long]
+    assert texts(telegram, BOB) == ["Echo: a question of 15 seconds"]
+    assert len(telegram.downloads) == 1 and len(speech_requests(model)) == 1  # Bob's note only
+
+
+def test_a_round_video_note_gets_a_kind_reply_and_is_never_downloaded(telegram, model, make_job, media_settings) -> None:
+    note = message_id_of(telegram, telegram.user_sends_video_note(b"\x00\x00\x00\x18ftypmp42", duration=8, chat_id=ALICE))
+    make_job(media_settings).run_once()
+    [reply] = telegram.sent(ALICE)
+    assert reply["text"] == media_settings.reply.video_note_unheard and reply["reply_to_message_id"] == note
+    assert telegram.downloads == [] and generations(model) == []  # Hugging Face's server decodes no video/mp4
+
+
+def test_audio_files_go_with_a_type_the_speech_server_decodes_or_get_a_kind_reply(
+        telegram, model, make_job, media_settings) -> None:
+    telegram.user_sends_audio(b"SPEECH:my podcast", duration=20, chat_id=ALICE, mime_type="audio/mp4", file_name="talk.m4a")
+    telegram.user_sends_audio(b"SPEECH:raw aac", duration=20, chat_id=BOB, mime_type="audio/aac", file_name="talk.aac")
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == ["Echo: my podcast"]
+    assert content_type(speech_requests(model)[0]) == "audio/x-m4a"  # the same format, by the name the server knows
+    assert texts(telegram, BOB) == [media_settings.reply.audio_unheard]
+    assert len(telegram.downloads) == 1 and len(speech_requests(model)) == 1  # Bob's file never fetched
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (415, "Unsupported audio format"),
+    (400, "Soundfile is either not in the correct format or is malformed."),
+])
+def test_a_speech_model_refusing_one_file_is_that_messages_apology_not_the_bots_stop(
+        telegram, model, make_job, media_settings, state_dir, status, error) -> None:
+    update = telegram.user_sends_voice(b"SPEECH:garbled", duration=3, chat_id=ALICE)
+    model.fail(status, body={"error": error})  # the speech request: the only one until the next run
+    report = make_job(media_settings).run_once()
+    assert texts(telegram, ALICE) == [media_settings.reply.apology] and report.failed == 1
+    assert report.ok and report.error is None and stored_offset(state_dir) == update + 1  # the run goes on
+    telegram.user_sends_voice(b"SPEECH:and this one?", duration=3, chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert texts(telegram, ALICE)[1:] == ["Echo: and this one?"]
 
 
 def test_the_transcript_can_be_shown_above_the_answer(telegram, model, make_job, media_settings) -> None:
@@ -139,6 +200,17 @@ def test_the_transcript_can_be_shown_above_the_answer(telegram, model, make_job,
     [message] = telegram.sent(ALICE)
     assert message["text"].startswith("🎤 **hello** there\n\n")  # what was heard, as it was said
     assert message["text"].endswith("Echo: hello there") and message["entities"][0]["type"] == "bold"
+
+
+def test_with_voice_off_a_voice_note_is_told_that_voice_is_off(telegram, model, make_job, media_settings) -> None:
+    off = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, voice=False),
+                              chat=ChatSettings(groups="all"))
+    telegram.user_sends_voice(b"SPEECH:hello?", duration=2, chat_id=ALICE)
+    telegram.user_sends_voice(b"SPEECH:chatter", duration=2, chat_id=GROUP, chat_type="group")
+    make_job(off).run_once()
+    assert texts(telegram, ALICE) == [off.reply.voice_off] and off.reply.voice_off != off.reply.non_text
+    assert texts(telegram, GROUP) == []  # even where the bot reads every message, a group's chatter gets no note
+    assert telegram.downloads == [] and generations(model) == []
 
 
 def test_in_a_group_a_voice_note_counts_when_it_replies_to_the_bot(telegram, model, make_job, media_settings) -> None:
@@ -171,6 +243,31 @@ def test_a_file_over_telegrams_download_limit_gets_a_short_reply(telegram, model
     telegram.user_sends_voice(b"SPEECH:huge", duration=60, chat_id=ALICE, file_size=25 * 1024 * 1024)
     make_job(media_settings).run_once()
     assert texts(telegram, ALICE) == [media_settings.reply.file_too_big] and generations(model) == []
+
+
+@pytest.mark.parametrize("reported", ["a small size", "no size"])
+def test_a_download_that_runs_past_20_mb_stops_there_and_gets_a_short_reply(telegram, model, make_job, media_settings, state_dir, reported) -> None:
+    # Telegram said the file was small, or (as a local Bot API server may) said nothing; it is 21 MB.
+    telegram.report_file_sizes = reported == "a small size"
+    telegram.user_sends_voice(b"SPEECH:" + bytes(21 * 1024 * 1024), duration=60, chat_id=ALICE, file_size=4000)
+    last = telegram.user_says("still there?", chat_id=BOB)
+    report = make_job(media_settings).run_once()
+    assert telegram.downloads and texts(telegram, ALICE) == [media_settings.reply.file_too_big]
+    assert speech_requests(model) == []  # nothing of it was kept to be heard
+    assert texts(telegram, BOB) == ["Echo: still there?"] and report.failed == 1 and stored_offset(state_dir) == last + 1
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://.../", "http://:99999/"])
+def test_a_file_whose_download_is_sent_on_to_a_malformed_address_gets_an_apology(telegram, model, make_job, media_settings, state_dir, location) -> None:
+    telegram.redirect_downloads(location, times=100)  # every download of every file, this run
+    voice = message_id_of(telegram, telegram.user_sends_voice(b"SPEECH:hello", duration=2, chat_id=ALICE))
+    photo = message_id_of(telegram, telegram.user_sends_photo(PHOTO, caption="what is it?", chat_id=CAROL))
+    last = telegram.user_says("still there?", chat_id=BOB)
+    report = make_job(media_settings).run_once()
+    assert [(m["text"], m["reply_to_message_id"]) for m in telegram.sent(ALICE)] == [(media_settings.reply.apology, voice)]
+    assert [(m["text"], m["reply_to_message_id"]) for m in telegram.sent(CAROL)] == [(media_settings.reply.apology, photo)]
+    assert texts(telegram, BOB) == ["Echo: still there?"] and report.failed == 2 and report.error is None
+    assert stored_offset(state_dir) == last + 1
 
 
 def test_a_speech_model_that_is_not_served_stops_the_run_for_the_owner(telegram, model, make_job, media_settings) -> None:
@@ -220,6 +317,14 @@ def test_with_photos_off_a_caption_is_still_answered_as_text(telegram, model, ma
     assert texts(telegram, ALICE) == ["Echo: nice, right?"] and telegram.downloads == []
 
 
+def test_with_photos_off_a_photo_alone_is_told_that_photos_are_off(telegram, model, make_job, media_settings) -> None:
+    off = dataclasses.replace(media_settings, media=dataclasses.replace(media_settings.media, photos=False))
+    telegram.user_sends_photo(PHOTO, chat_id=ALICE)
+    make_job(off).run_once()
+    assert texts(telegram, ALICE) == [off.reply.photos_off] and off.reply.photos_off != off.reply.non_text
+    assert telegram.downloads == [] and generations(model) == []
+
+
 def test_memory_keeps_the_words_and_the_caption_never_the_image(telegram, model, make_memory_job, media_settings, state_dir) -> None:
     remembering = dataclasses.replace(media_settings, chat=ChatSettings(memory_turns=3))
     big = big_photo()
@@ -230,7 +335,7 @@ def test_memory_keeps_the_words_and_the_caption_never_the_image(telegram, model,
     assert [m["content"] for m in job.memory.load(ALICE)][0] == "my cat"
     assert [m["content"] for m in job.memory.load(BOB)][0] == "what did I show you?"
     stored = b"".join(p.read_bytes() for p in (state_dir / "memory").iterdir())
-    assert len(stored) < len(big) // 20  # encrypted words only, no picture
+    assert len(stored) < len(big) // 10  # encrypted words only, no picture (two files padded to 4 KiB each)
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -261,6 +366,28 @@ def test_images_per_day_holds_with_one_notice(telegram, model, make_job, media_s
     assert [bool(m.get("photo")) for m in sent] == [True, True, False]  # two pictures, one notice, then silence
     assert sent[2]["text"] == media_settings.reply.images_limit
     assert len([r for r in model.requests if r["path"] == "/draw"]) == 2
+
+
+@pytest.mark.parametrize("answer", [b"<html><body><h1>502 Bad Gateway</h1></body></html>", PHOTO[: len(PHOTO) // 2]],
+                         ids=["an error page", "a cut PNG"])
+def test_a_picture_that_cannot_be_read_is_drawn_once_told_once_and_counted(telegram, model, make_job, media_settings, answer) -> None:
+    model.draw_with(answer)  # status 200, every time: Pillow cannot open it, or cannot read it to the end
+    command = message_id_of(telegram, telegram.user_says("/image a lighthouse at dusk", chat_id=ALICE))
+    telegram.user_says("still there?", chat_id=BOB)
+
+    reports = [make_job(media_settings).run_once() for _ in range(3)]  # no traceback: each run ends with a report
+
+    assert [r.error for r in reports] == [None, None, None] and reports[0].failed == 1
+    assert len([r for r in model.requests if r["path"] == "/draw"]) == 1  # one paid drawing, not one per retry or run
+    assert [(m.get("text"), m["reply_to_message_id"]) for m in telegram.sent(ALICE)] == [(media_settings.reply.apology, command)]
+    assert texts(telegram, BOB) == ["Echo: still there?"]
+
+    model.draw_with(None)  # the model draws again: the spoilt picture counted against images_per_day (2)
+    telegram.user_says("/image one more", chat_id=ALICE)
+    telegram.user_says("/image and another", chat_id=ALICE)
+    make_job(media_settings).run_once()
+    assert [bool(m.get("photo")) for m in telegram.sent(ALICE)[1:]] == [True, False]
+    assert telegram.sent(ALICE)[-1]["text"] == media_settings.reply.images_limit
 
 
 def test_with_images_off_nothing_is_drawn(telegram, model, make_job, media_settings) -> None:

@@ -9,14 +9,16 @@ import json
 import logging
 import os
 import re
+import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from botjob.cli import main
 from botjob.errors import ConfigError, StateError
-from botjob.memory import ChatMemory, DailyUsage, chat_key, name_secret
+from botjob.memory import MEMORY_NAMES, ChatMemory, DailyUsage, chat_key, keyed_name, name_secret
 
 ALICE = 123456789  # a private chat's id is the user's id
 GROUP = -1001234567890
@@ -180,8 +182,8 @@ def test_a_passphrase_works_as_state_key(state_dir: Path, caplog: pytest.LogCapt
     assert ChatMemory(state_dir / "memory", passphrase + "\n", turns=3).load(ALICE)[1]["content"] == ANSWER
     assert_no_plain_text(state_dir)
     # the names come from a derived secret, never from the passphrase itself
-    assert not (state_dir / "memory" / f"{chat_key(passphrase, ALICE)}.bin").exists()
-    assert (state_dir / "memory" / f"{chat_key(name_secret(passphrase), ALICE)}.bin").exists()
+    assert not (state_dir / "memory" / f"{keyed_name(passphrase, MEMORY_NAMES, ALICE)}.bin").exists()
+    assert (state_dir / "memory" / f"{keyed_name(name_secret(passphrase), MEMORY_NAMES, ALICE)}.bin").exists()
 
 
 def test_a_ready_fernet_key_is_used_as_it_is(memory: ChatMemory, key: str) -> None:
@@ -205,6 +207,130 @@ def test_a_failed_write_keeps_the_old_memory_and_no_temp_file(
 
     assert [m["content"] for m in memory.load(ALICE)] == [QUESTION, ANSWER]
     assert [p.name for p in all_files(state_dir)] == [memory.path(ALICE).name]
+
+
+# ---------------------------------------------------------------------------- what a public history shows
+
+
+def written_by_the_old_version(state_dir: Path, key: str, chat_id: int, turns: list[dict[str, str]]) -> Path:
+    """Memory as botjob wrote it before names were keyed per file: named by chat_key, not padded."""
+    name = chat_key(name_secret(key), chat_id)
+    path = state_dir / "memory" / f"{name}.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(Fernet(key.encode()).encrypt(json.dumps({"v": 1, "chat": name, "turns": turns}).encode()))
+    return path
+
+
+def test_no_two_files_and_no_two_days_name_a_chat_alike(state_dir: Path, key: str, today: Today) -> None:
+    """An onlooker of the public history cannot join usage.json, pictures.json and memory/ by name, nor
+    follow a chat's counts from one day to the next; its memory keeps one name, to be found again."""
+    secret = name_secret(key)
+    memory = ChatMemory(state_dir / "memory", key, turns=3)
+    names: dict[tuple[str, date], set[str]] = {}
+    for day in (date(2024, 5, 1), date(2024, 5, 2)):
+        today.day = day
+        for file in ("usage.json", "pictures.json"):
+            counter = DailyUsage(state_dir / file, secret, 5, today=today)
+            counter.count(ALICE)
+            counter.save()
+            names[file, day] = set(json.loads((state_dir / file).read_text())["chats"])
+        memory.remember(ALICE, QUESTION, ANSWER)
+        names["memory", day] = {p.stem for p in (state_dir / "memory").iterdir()}
+
+    assert names["memory", date(2024, 5, 1)] == names["memory", date(2024, 5, 2)]  # found again the next day
+    del names["memory", date(2024, 5, 2)]
+    assert all(len(found) == 1 for found in names.values())
+    assert len(set().union(*names.values())) == 5  # two files on two days, and memory: five names
+    assert chat_key(secret, ALICE) not in set().union(*names.values())  # the one name all files shared before
+    assert_no_plain_text(state_dir)
+
+
+def test_a_memory_files_size_shows_a_bucket_not_the_conversations_length(state_dir: Path, key: str) -> None:
+    memory = ChatMemory(state_dir / "memory", key, turns=10)
+    memory.remember(ALICE, "Hi", "Hello!")
+    for n in range(3):
+        memory.remember(GROUP, f"{QUESTION} ({n})", ANSWER * 5)
+
+    size = {chat: memory.path(chat).stat().st_size for chat in (ALICE, GROUP)}
+    assert size[ALICE] == size[GROUP]  # one short greeting, three long exchanges: the same size on disk
+    assert size[ALICE] == len(Fernet(key.encode()).encrypt(b" " * 4096))  # the first bucket: 4 KiB
+
+    for n in range(3, 10):  # past the first bucket: the next one, twice as roomy
+        memory.remember(GROUP, f"{QUESTION} ({n})", ANSWER * 10)
+    memory.remember(ALICE, QUESTION, ANSWER * 100)
+    assert memory.path(GROUP).stat().st_size == memory.path(ALICE).stat().st_size
+    assert memory.path(GROUP).stat().st_size == len(Fernet(key.encode()).encrypt(b" " * 8192))
+    assert [m["content"] for m in memory.load(ALICE)] == ["Hi", "Hello!", QUESTION, ANSWER * 100]  # padding is not memory
+    assert_no_plain_text(state_dir)
+
+
+def test_memory_kept_under_the_old_file_name_is_found_and_moved(state_dir: Path, key: str) -> None:
+    """An owner upgrades botjob: every chat still remembers its conversation, from then on under its new name."""
+    old = written_by_the_old_version(state_dir, key, ALICE, [{"user": QUESTION, "assistant": ANSWER}])
+    memory = ChatMemory(state_dir / "memory", key, turns=3)
+
+    assert [m["content"] for m in memory.load(ALICE)] == [QUESTION, ANSWER]
+    assert not old.exists() and memory.path(ALICE).exists()  # moved at once
+
+    memory.remember(ALICE, "And for dessert?", "Tiramisu")
+    next_run = ChatMemory(state_dir / "memory", key, turns=3)
+    assert [m["content"] for m in next_run.load(ALICE)] == [QUESTION, ANSWER, "And for dessert?", "Tiramisu"]
+    assert [p.name for p in all_files(state_dir)] == [memory.path(ALICE).name]
+    assert_no_plain_text(state_dir)
+
+
+def test_reset_also_forgets_memory_kept_under_the_old_file_name(state_dir: Path, key: str) -> None:
+    old = written_by_the_old_version(state_dir, key, ALICE, [{"user": QUESTION, "assistant": ANSWER}])
+    memory = ChatMemory(state_dir / "memory", key, turns=3)
+
+    assert memory.forget(ALICE) is True
+    assert not old.exists()
+    assert memory.load(ALICE) == []  # the conversation does not come back from its old name
+
+
+# ---------------------------------------------------------------------------- something in memory's way
+
+
+@pytest.mark.parametrize("in_the_way", ["state/memory is a file", "a chat's memory file is a folder"])
+def test_something_in_memorys_way_stops_the_run_before_anything_is_answered(
+    telegram, env: dict[str, str], state_dir: Path, key: str, capsys: pytest.CaptureFixture[str], in_the_way: str
+) -> None:
+    config = state_dir.parent / "botjob.yaml"
+    config.write_text("chat:\n  memory_turns: 3\n")
+    env = {**env, "BOTJOB_STATE_KEY": key}
+    memory = ChatMemory(state_dir / "memory", key, turns=3)
+    if in_the_way == "state/memory is a file":
+        blocker, fix = state_dir / "memory", f"rm {state_dir / 'memory'}"
+        state_dir.mkdir()
+        blocker.write_text("my notes\n")
+    else:
+        blocker, fix = memory.path(ALICE), f"rm -r {memory.path(ALICE)}"
+        blocker.mkdir(parents=True)
+    telegram.user_says(QUESTION, chat_id=ALICE)
+    run = ["run", "--config", str(config), "--state-dir", str(state_dir)]
+
+    code = main(run, env)
+
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "Traceback" not in err
+    assert str(blocker) in errors[0] and fix in errors[0]
+    assert telegram.sent() == []  # found before anything was answered: the question waits for the fix
+
+    subprocess.run(fix.split(), check=True)  # the owner does as told
+    assert main(run, env) == 0
+    assert len(telegram.sent(ALICE)) == 1
+    assert [m["content"] for m in memory.load(ALICE)][0] == QUESTION
+
+
+def test_a_memory_file_that_became_a_folder_mid_run_is_no_traceback(memory: ChatMemory, caplog: pytest.LogCaptureFixture) -> None:
+    memory.path(ALICE).mkdir(parents=True)  # after the run's check: only a hand in state/ does this
+    with caplog.at_level(logging.WARNING, logger="botjob.memory"):
+        assert memory.load(ALICE) == []  # the chat is answered afresh
+    assert memory.path(ALICE).name in caplog.text
+    with pytest.raises(StateError) as caught:
+        memory.remember(ALICE, QUESTION, ANSWER)
+    assert f"rm -r {memory.path(ALICE)}" in caught.value.explain()
 
 
 # ---------------------------------------------------------------------------- DailyUsage
@@ -278,7 +404,7 @@ def test_a_new_day_starts_from_zero(usage_path: Path, today: Today) -> None:
     assert usage(usage_path, today).check(ALICE) == "ok"  # next day's run
     assert counter.check(ALICE) == "ok"  # a run that crosses midnight
     counter.save()
-    assert json.loads(usage_path.read_text()) == {"day": "2024-05-02", "chats": {}}  # yesterday's tallies gone
+    assert json.loads(usage_path.read_text()) == {"v": 2, "day": "2024-05-02", "chats": {}}  # yesterday's tallies gone
 
 
 def test_no_limit_answers_everything_and_writes_nothing(usage_path: Path, today: Today) -> None:
@@ -294,10 +420,11 @@ def test_usage_file_names_chats_by_keyed_hash_only(usage_path: Path, today: Toda
     counter.save()
 
     assert json.loads(usage_path.read_text()) == {
+        "v": 2,
         "day": "2024-05-01",
         "chats": {
-            chat_key("owner secret", ALICE): {"count": 2, "told": True},
-            chat_key("owner secret", GROUP): {"count": 1, "told": False},
+            keyed_name("owner secret", "usage.json", ALICE, date(2024, 5, 1)): {"count": 2, "told": True},
+            keyed_name("owner secret", "usage.json", GROUP, date(2024, 5, 1)): {"count": 1, "told": False},
         },
     }
     assert_no_plain_text(state_dir)
@@ -318,6 +445,21 @@ def test_a_limit_needs_a_secret(usage_path: Path, today: Today) -> None:
     with pytest.raises(ConfigError) as caught:
         DailyUsage(usage_path, "", 5, today=today)
     assert "BOTJOB_STATE_KEY" in caught.value.explain()
+
+
+def test_counts_kept_under_the_old_names_start_again_once_on_the_upgrade_day(usage_path: Path, today: Today) -> None:
+    """Chosen over reading the old names: at most one more day's allowance per chat, once."""
+    old_name = chat_key("owner secret", ALICE)  # the name usage.json and memory/ both gave a chat before
+    usage_path.parent.mkdir(parents=True)
+    usage_path.write_text(json.dumps({"day": "2024-05-01", "chats": {old_name: {"count": 2, "told": True}}}))
+
+    counter = usage(usage_path, today)
+    assert ask(counter, ALICE) == "ok"
+    counter.save()
+
+    assert json.loads(usage_path.read_text())["chats"].keys() == {keyed_name("owner secret", "usage.json", ALICE, today.day)}
+    next_run = usage(usage_path, today)
+    assert [ask(next_run, ALICE) for _ in range(2)] == ["ok", "last-warning"]  # counted as usual from here on
 
 
 def test_usage_writes_leave_no_temp_files(usage_path: Path, today: Today) -> None:

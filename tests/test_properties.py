@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from botjob import conversation
+from botjob import conversation, formatting
 from botjob.config import Config
 from botjob.conversation import Action, BotIdentity, ChatRules, split_for_telegram, utf16_len
 from botjob.sandbox import ModelSandbox, TelegramSandbox
@@ -241,6 +241,16 @@ def words_of(parts: list[str]) -> list[str]:
     return [word for part in parts for word in part.split()]
 
 
+def formatted_characters(text: str, entities: Any) -> Counter[str]:
+    """How many characters (not spaces) each kind of formatting covers: what people see formatted."""
+    units = text.encode("utf-16-le")
+    spots: dict[str, set[int]] = {}
+    for e in entities:
+        spots.setdefault(e["type"], set()).update(range(e["offset"], e["offset"] + e["length"]))
+    return Counter({kind: sum(not units[2 * i: 2 * i + 2].decode("utf-16-le", "replace").isspace() for i in where)
+                    for kind, where in spots.items()})
+
+
 def assert_parts_acceptable(parts: list[str], limit: int) -> None:
     assert all(utf16_len(part) <= limit for part in parts), [utf16_len(p) for p in parts]
     assert all(part.strip() for part in parts), "no empty or blank part (Telegram refuses them)"
@@ -445,6 +455,12 @@ model_answers = (
     | st.builds(lambda thought, answer: f"{thought}</think>{answer}", st.text(max_size=40), st.text(max_size=40))
     | st.sampled_from(["<think>never closed", "*bold* _it_ [link](x) <b>", "\x00\x1b[31m", "A.\n\nB!\nC? " * 800])
 )
+# Lists with more formatting than one message may carry (Telegram applies 100 entities of a message).
+formatted_lists = st.builds(
+    lambda item, count: "\n".join("- " + item.format(n) for n in range(count)),
+    st.sampled_from(["**item {0}**", "*it {0}* and `code {0}`", "**bold *it {0}* [link](https://e.com/{0})**"]),
+    st.integers(40, 260),
+)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -462,13 +478,26 @@ def test_whatever_the_model_says_the_question_is_answered_and_finished(
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(answer=model_answers)
+@given(answer=model_answers | formatted_lists)
+@example(answer="\n".join(f"- **item {n}**" for n in range(150)))
 def test_whatever_markdown_the_model_writes_the_question_is_answered_with_formatting_telegram_accepts(
     sandboxes: tuple[TelegramSandbox, EscapingModelSandbox], answer: str
 ) -> None:
+    telegram = sandboxes[0]
+    calls_before = len(telegram.calls)
     parts = ask_with_scripted_answer(*sandboxes, "tell me something", 5353, answer)  # the stand-in checks every entity
     assert len({m["reply_to_message_id"] for m in parts}) == 1
     assert_parts_acceptable([m["text"] for m in parts], conversation.TELEGRAM_TEXT_LIMIT)
+    # Every entity sent is applied: at most 100 a message, as Telegram counts them (the stand-in
+    # records only those it applies).
+    given = [params.get("entities") or [] for method, params in telegram.calls[calls_before:]
+             if method == "sendMessage" and params.get("chat_id") == 5353]
+    assert all(len(m["entities"]) <= 100 for m in parts)
+    assert [m["entities"] for m in parts] == given
+    whole = formatting.from_markdown(conversation.clean_model_text(answer) or Config().reply.empty)
+    if whole.text.strip():  # else the words went as they were
+        seen = sum((formatted_characters(m["text"], m["entities"]) for m in parts), Counter())
+        assert seen == formatted_characters(whole.text, whole.entities)  # no formatting lost across the parts
 
 
 def test_a_model_answer_with_half_an_emoji_is_still_delivered(sandboxes: tuple[TelegramSandbox, EscapingModelSandbox]) -> None:

@@ -1,4 +1,4 @@
-"""What the README tells owners to run works as written: the cron line and the systemd units."""
+"""What the README tells owners to run works as written: the cron line, the systemd units, the demo and schedule output."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from botjob.sandbox import ModelSandbox, TelegramSandbox
+from botjob.schedule import describe, parse_schedule, read_crons
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -76,3 +77,26 @@ def test_the_systemd_service_answers_what_waits(checkout: Path, telegram: Telegr
 
     assert done.returncode == 0, done.stderr
     assert [m["text"] for m in telegram.sent()] == ["Echo: hello from systemd"]
+
+
+def test_the_demo_prints_what_the_readme_shows() -> None:
+    (shown,) = re.findall(r"What `demo` prints.*?```\n(.*?)```", README, re.DOTALL)
+    done = subprocess.run(
+        [sys.executable, "-m", "botjob", "demo"], cwd=REPO,  # the greeting reads the workflow's schedule from here
+        env={"PATH": os.environ["PATH"], "HF_HUB_DISABLE_TELEMETRY": "1"}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+    def timings_aside(text: str) -> str:
+        return re.sub(r"model \d+(\.\d+)? s per reply", "model N s per reply", text)
+
+    # The demo first says where its stand-ins listen (ports change); the README starts after that.
+    assert timings_aside(shown) in timings_aside(done.stdout)
+
+
+def test_the_schedule_command_says_what_the_readme_shows() -> None:
+    (shown,) = re.findall(r"```\n\$ python -m botjob schedule\n(.*?)```", README, re.DOTALL)
+    printed = describe(parse_schedule(read_crons(REPO / ".github" / "workflows" / "bot.yml")))
+    # The next runs depend on the day; every other line is printed as the README shows it.
+    worded = [line for line in shown.splitlines() if line and not re.match(r"  (\w{3} \d\d \w{3} |\.\.\.$)", line)]
+    assert worded and all(line in printed.splitlines() for line in worded)

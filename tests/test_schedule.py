@@ -39,9 +39,18 @@ def test_the_description_gives_words_runs_wait_and_cost() -> None:
     text = describe(parse_schedule(["*/30 * * * *"], now=NOON), local_zone=timezone(timedelta(hours=2), "CEST"))
     assert '"*/30 * * * *": every 30th minute' in text
     assert "Wed 25 Nov 12:30 UTC   14:30 CEST local" in text
-    assert "about 15 minutes on average" in text and "at most 30 minutes" in text
-    assert "1440 runs a month" in text and "at least 1440 minutes" in text
+    assert "If every run started on time, a message would wait about 15 minutes on average" in text
+    assert "30 minutes at the longest" in text
+    assert "1440 runs a month as set" in text and "1440 minutes a month if every run starts" in text
     assert "To stay within" not in text  # 1440 < 2000: fits a free private repo
+
+
+def test_the_description_promises_no_cadence_github_does_not_keep() -> None:
+    # GitHub starts scheduled runs late and drops some under load (its docs: schedule-delay.md).
+    text = describe(parse_schedule(["3-59/10 * * * *"], now=NOON))
+    assert "Next runs asked of GitHub (it may start them late, or skip some):" in text
+    assert "some are dropped, so a message can wait much longer" in text
+    assert "at most 10 minutes" not in text
 
 
 def test_an_expensive_schedule_says_how_to_fit_the_free_minutes() -> None:
@@ -94,6 +103,45 @@ def test_the_greeting_says_when_the_bot_reads_messages(crons: list[str], words: 
 def test_invalid_cron_lines_are_config_errors(cron: str) -> None:
     with pytest.raises(ConfigError):
         parse_schedule([cron], now=NOON)
+
+
+@pytest.mark.parametrize(
+    ("cron", "sign", "fix"),
+    [
+        ("0 0 L * *", "L", "use numbers, ranges, lists and steps"),  # cronsim reads it as the last day of the month
+        ("0 0 * * 5L", "L", "use numbers, ranges, lists and steps"),
+        ("0 0 15W * *", "W", "use numbers, ranges, lists and steps"),
+        ("0 0 * * 1#2", "#", "use numbers, ranges, lists and steps"),  # cronsim: the second Monday
+        ("0 0 ? * *", "?", "write * for any value"),
+    ],
+)
+def test_cron_signs_github_does_not_know_are_refused_with_the_fix(cron: str, sign: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_schedule([cron], now=NOON)
+    assert caught.value.explain() == f"cron line \"{cron}\" uses {sign}, which GitHub's cron does not know — {fix}"
+
+
+def test_month_and_day_names_are_github_cron_too() -> None:
+    # JUL holds an L and WED a W: names are not the signs GitHub refuses.
+    assert in_words(parse_schedule(["0 9 * JUL WED"], now=NOON)) == "at 09:00 on Wednesday in July (UTC)"
+
+
+@pytest.mark.parametrize(("value", "shown"), [("5", "5"), ("", "(empty)"), ("[0, 30]", "[0, 30]")])
+def test_a_cron_value_that_is_not_text_says_to_quote_five_fields(tmp_path: Path, value: str, shown: str) -> None:
+    workflow = tmp_path / "bot.yml"
+    workflow.write_text(f"on:\n  schedule:\n    - cron: {value}\njobs: {{}}\n")
+    with pytest.raises(ConfigError) as caught:
+        read_crons(workflow)
+    assert caught.value.explain() == f'cron: {shown} is not a cron line — write five fields in quotes, e.g. "*/10 * * * *"'
+
+
+def test_the_command_refuses_such_a_line_in_one_line_with_its_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workflow = tmp_path / "bot.yml"
+    workflow.write_text('on:\n  schedule:\n    - cron: "0 0 L * *"\njobs: {}\n')
+    code = main(["schedule", "--workflow", str(workflow)], env={})
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.strip().splitlines() == ["error: cron line \"0 0 L * *\" uses L, which GitHub's cron does not know — use numbers, ranges, lists and steps"]
 
 
 def test_a_workflow_without_a_schedule_is_explained(tmp_path: Path) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from botjob.errors import StateError
-from botjob.state import OFFSET_FILE, Checkpoint, StateStore
+from botjob.errors import Failure, StateError
+from botjob.state import OFFSET_FILE, TROUBLE_FILE, Checkpoint, StateStore, Trouble
 
 
 @pytest.fixture
@@ -263,3 +264,39 @@ def test_two_corrupt_files_in_the_same_second_keep_both_copies(store, state_dir)
         assert store.load().offset == 0
     copies = [p.read_text() for p in state_dir.glob("offset.json.bad-*")]
     assert sorted(copies) == ["first garbage", "second garbage"]
+
+
+# ---------------------------------------------------------------------------- the lasting trouble
+
+
+def test_a_trouble_record_round_trips(store):
+    store.save_trouble(Trouble(1_700_000_000.7, 3))
+    assert store.load_trouble(now=1_700_000_100) == Trouble(1_700_000_000, 3)  # floored: never later than it was
+    store.save_trouble(None)
+    assert store.load_trouble() is None
+
+
+@pytest.mark.parametrize("record", [
+    '{"since": NaN, "runs": 2}', '{"since": 1e400, "runs": 2}', '{"since": -Infinity, "runs": 2}',
+    '{"since": 1700000000, "runs": 1e400}', '{"since": 1700000000, "runs": NaN}', '{"since": 1700000000, "runs": 0}',
+    '{"since": -5, "runs": 2}', '{"since": 1700000200, "runs": 2}',  # before 1970; after now
+])
+def test_a_trouble_record_that_is_no_plausible_time_is_damaged(store, state_dir, record):
+    state_dir.mkdir()
+    (state_dir / TROUBLE_FILE).write_text(record, encoding="utf-8")
+    assert store.load_trouble(now=1_700_000_100) is None
+
+
+@pytest.mark.parametrize("since", ["NaN", "1e400", "1e12"])  # 1e12: a start in the year 33658, whose alert never comes
+def test_a_damaged_trouble_record_starts_the_count_again_run_after_run(telegram, model, make_job, state_dir, since):
+    state_dir.mkdir()
+    (state_dir / TROUBLE_FILE).write_text(f'{{"since": {since}, "runs": 7}}', encoding="utf-8")
+    telegram.user_says("hello", chat_id=1001)
+    model.fail(503, times=100)  # the model is away: a passing trouble
+
+    before = time.time()
+    reports = [make_job(retries=0, alert_after=3600).run_once() for _ in range(2)]  # no traceback, run after run
+
+    assert all(r.ok and r.error.kind is Failure.TRANSIENT for r in reports)
+    record = json.loads((state_dir / TROUBLE_FILE).read_text(encoding="utf-8"))
+    assert record["runs"] == 2 and before - 1 <= record["since"] <= time.time()  # counted from the first of them

@@ -450,3 +450,41 @@ def test_every_form_of_a_secret_is_redacted_trimmed_and_url_quoted():
     scrubbed = redact(text, forms)
     for leak in ("123456789", "fake", "hf_secret", "state-key", "ghs_push"):
         assert leak not in scrubbed
+
+
+# ---------------------------------------------------------------------------- downloads
+
+
+FILE = f"{API}/file/bot{TOKEN}/voice/file_1.oga"
+
+
+def test_a_download_stops_once_past_its_limit_and_says_the_file_is_too_big(api, client):
+    api.get(FILE, body=b"x" * 300_000)  # more than the 1,000 bytes getFile reported, say
+
+    err = raised(lambda: client.download("voice/file_1.oga", max_bytes=100_000))
+
+    assert err.kind is Failure.MESSAGE and "file is too big" in err.description
+    assert client.download("voice/file_1.oga", max_bytes=300_000) == b"x" * 300_000  # at the limit: kept whole
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "https://[zz]/"])
+def test_a_download_sent_on_to_a_malformed_address_concerns_only_that_file(api, client, location):
+    # requests raises a bare ValueError for these while following the redirect, not a RequestException.
+    api.get(FILE, status=302, headers={"Location": location})
+
+    err = raised(lambda: client.download("voice/file_1.oga", max_bytes=1000))
+
+    assert err.kind is Failure.MESSAGE and err.method == "download" and "too big" not in err.description
+    assert "ValueError" in str(err) and "voice/" not in str(err)  # what happened, never which file
+    assert_token_nowhere(err)
+    assert_no_chain_with_token(err)
+
+
+def test_a_call_sent_on_to_a_malformed_address_is_a_passing_trouble(api, client):
+    api.post(f"{BASE}/getMe", status=302, headers={"Location": "http://[::1"})
+
+    err = raised(client.get_me)
+
+    assert err.kind is Failure.TRANSIENT and err.error_code is None and "ValueError" in str(err)
+    assert_token_nowhere(err)
+    assert_no_chain_with_token(err)

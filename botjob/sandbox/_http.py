@@ -1,5 +1,5 @@
-"""Shared plumbing for the sandboxes: a threaded HTTP server on 127.0.0.1 (ephemeral port)
-that hands every request to the owning sandbox's ``handle`` method."""
+"""Shared plumbing for the sandboxes: a threaded HTTP server on 127.0.0.1 (an ephemeral port,
+unless start() is given one) that hands every request to the owning sandbox's ``handle`` method."""
 from __future__ import annotations
 
 import json
@@ -88,12 +88,13 @@ class LocalServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self):
+    def start(self, port: int = 0):
+        """Serve on ``port`` (0: any free one); OSError when the port is taken."""
         if self._server is not None:
             return self
         self._stopping.clear()
         handler = type("Handler", (_Handler,), {"sandbox": self})
-        server = _Server(("127.0.0.1", 0), handler)
+        server = _Server(("127.0.0.1", port), handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(

@@ -64,6 +64,55 @@ def check_entities(text: str, entities: object) -> list[dict]:
     return entities
 
 
+# Telegram applies at most 100 entities of a message and drops the rest without a word (tdlib's
+# MessageEntity.cpp, get_input_message_entities: MAX_USER_ENTITY_COUNT, "server-side limit").
+MAX_ENTITIES = 100
+SPLITTABLE = ("bold", "italic", "underline", "strikethrough", "spoiler")
+# Never counted: the server finds these in the text by itself, and custom emoji go uncounted.
+UNCOUNTED = {"mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number", "custom_emoji"}
+_VERBATIM = {"code", "pre", "date_time"}  # nothing is formatted inside these
+
+
+def applied_entities(entities: list[dict], cap: int = MAX_ENTITIES) -> list[dict]:
+    """The checked entities Telegram applies, as tdlib sends them on: the others first (code, pre,
+    links, quotes...), then bold, italic, underline, strikethrough and spoiler cut into pieces
+    wherever another entity starts or ends inside them (tdlib's split_entities), each piece
+    counted; past ``cap`` the rest is dropped. Nothing dropped: the entities as they were given."""
+    ordered = sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+    others = [e for e in ordered if e["type"] not in SPLITTABLE]
+    counted = [e for e in others if e["type"] not in UNCOUNTED]
+    pieces = _pieces([e for e in ordered if e["type"] in SPLITTABLE], others)
+    room = max(0, cap - len(counted))
+    if len(counted) <= cap and len(pieces) <= room:
+        return entities
+    kept = [e for e in others if e["type"] in UNCOUNTED] + counted[:cap] + pieces[:room]
+    return sorted(kept, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _pieces(splittable: list[dict], others: list[dict]) -> list[dict]:
+    """Bold, italic... as tdlib sends them: each type's overlapping or touching entities merged,
+    cut where another entity starts or ends inside, pieces inside code left out; in order."""
+    runs: dict[str, list[list[int]]] = {}
+    for entity in splittable:  # in offset order
+        spans = runs.setdefault(entity["type"], [])
+        start, end = entity["offset"], entity["offset"] + entity["length"]
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    cuts = sorted({start for spans in runs.values() for start, _ in spans}
+                  | {edge for e in others for edge in (e["offset"], e["offset"] + e["length"])})
+    verbatim = [(e["offset"], e["offset"] + e["length"]) for e in others if e["type"] in _VERBATIM]
+    pieces = []
+    for kind, spans in runs.items():
+        for start, end in spans:
+            edges = [start, *(cut for cut in cuts if start < cut < end), end]
+            for begin, finish in zip(edges, edges[1:]):
+                if not any(low <= begin and finish <= high for low, high in verbatim):
+                    pieces.append({"type": kind, "offset": begin, "length": finish - begin})
+    return sorted(pieces, key=lambda e: (e["offset"], -e["length"], SPLITTABLE.index(e["type"])))
+
+
 def visible_text(text: str, parse_mode: str | None) -> str:
     """Return the text as Telegram would show it, or raise EntityError / UnsupportedParseMode."""
     mode = (parse_mode or "").lower()

@@ -2,11 +2,15 @@
 with a deterministic echo answer and scriptable faults, hangs and latency.
 
 Also the hf-inference shapes huggingface_hub posts to a model URL for speech recognition
-(POST /speech: the raw audio, or JSON with the audio in base64 once parameters are given) and
-text-to-image (POST /draw: JSON in, PNG out), and image parts in chat messages (vision). The
-"recognition" reads audio made by media.speech_audio; Whisper's 30-second limit without
-return_timestamps is kept. Left out: real audio decoding, other image sizes and formats, and
-fetching image URLs (an http image part is counted as seen, with no bytes)."""
+(POST /speech) and text-to-image (POST /draw: JSON in, PNG out), and image parts in chat messages
+(vision). /speech decodes by Content-Type as Hugging Face's inference server does
+(huggingface-inference-toolkit): raw audio under one of its audio types, JSON under
+application/json with the audio in base64 "inputs" (decoded only when "parameters" is given);
+any other type, a JSON text sent as audio, or raw audio sent as JSON, is refused with its 400
+{"error": ...}. The "recognition" reads audio made by media.speech_audio; Whisper's 30-second limit
+without return_timestamps is kept. Left out: real audio decoding (any other bytes are
+"(inaudible)"), parameters in the query string, other image sizes and formats, and fetching image
+URLs (an http image part is counted as seen, with no bytes)."""
 from __future__ import annotations
 
 import base64
@@ -38,7 +42,19 @@ DEFAULT_ERRORS: dict[int, dict[str, Any]] = {
 }
 DEFAULT_ERROR_HEADERS: dict[int, dict[str, str]] = {429: {"Retry-After": "1"}}
 WHISPER_LIMIT = 30.0  # seconds Whisper takes at once; longer audio needs return_timestamps
-TOO_LONG = "You have to use return_timestamps=True to transcribe inputs longer than 30 seconds"
+TOO_LONG = ("You have passed more than 3000 mel input features (> 30 seconds) which automatically enables long-form "
+            "generation which requires the model to predict timestamp tokens. Please either pass "
+            "`return_timestamps=True` or make sure to pass no more than 3000 mel input features.")  # transformers
+# The Content-Types the toolkit's /speech decodes (serialization/base.py; an exact match, case included).
+SPEECH_AUDIO_TYPES = (
+    "audio/x-flac", "audio/flac", "audio/mpeg", "audio/x-mpeg-3", "audio/wave", "audio/wav", "audio/x-wav",
+    "audio/ogg", "audio/x-audio", "audio/webm", "audio/webm;codecs=opus", "audio/AMR", "audio/amr",
+    "audio/AMR-WB", "audio/AMR-WB+", "audio/m4a", "audio/x-m4a",
+)
+JSON_TYPES = ("application/json", "application/json; charset=UTF-8")
+NOT_AUDIO = ("Soundfile is either not in the correct format or is malformed. Ensure that the soundfile has a valid "
+             "audio file extension (e.g. wav, flac or mp3) and is not corrupted. If reading from a remote URL, ensure "
+             "that the URL is the full address to **download** the audio file.")  # transformers' ffmpeg_read
 INAUDIBLE = "(inaudible)"
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?((?:;[^;,]*)*?);base64,(.*)", re.S)
 
@@ -65,6 +81,12 @@ Picture = bytes | Callable[[str], bytes | None]
 
 def _validation(message: str, status: int = 400) -> Response:
     return json_response(status, {"error": f"Input validation error: {message}", "error_type": "validation"})
+
+
+def content_type_refused(content_type: str | None) -> str:
+    """The toolkit's words for a body whose Content-Type it does not decode (its indentation left out)."""
+    return (f'Content type "{content_type}" not supported. Supported content types are: '
+            f'{", ".join(JSON_TYPES + SPEECH_AUDIO_TYPES)}')
 
 
 class ModelSandbox(LocalServer):
@@ -157,7 +179,8 @@ class ModelSandbox(LocalServer):
         path = request.path.rstrip("/") or "/"
         speech = None
         if request.method == "POST" and path == "/speech":
-            speech = _speech_input(request.body, body)
+            content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), None)
+            speech = _speech_input(content_type, request.body, None if bad_json else body)
         record: dict[str, Any] = {"method": request.method, "path": request.path,
                                   "json": body, "headers": dict(request.headers)}
         if bad_json:
@@ -253,7 +276,7 @@ class ModelSandbox(LocalServer):
     def _speech(self, speech: _SpeechInput) -> Response:
         """Automatic speech recognition, as Whisper on hf-inference answers it."""
         if speech.error is not None or speech.audio is None:
-            return _validation(speech.error or "no audio")
+            return json_response(400, {"error": speech.error or NOT_AUDIO})  # the toolkit answers every failure so
         said, seconds = parse_speech(speech.audio)
         timestamps = speech.parameters.get("return_timestamps")
         if seconds is not None and seconds > WHISPER_LIMIT and not timestamps:
@@ -339,9 +362,9 @@ def _image_sizes(content: Any) -> list[int]:
 
 
 class _SpeechInput:
-    """What a POST /speech carries: the audio (raw body, or base64 "inputs" of a JSON body, which
-    huggingface_hub sends once parameters are given, whatever Content-Type the client set),
-    its parameters, what the request log shows of it, and why it cannot be read (if so)."""
+    """What a POST /speech carries, read by its Content-Type as the toolkit reads it: the audio, its
+    parameters, what the request log shows of it (a JSON body with its base64 "inputs" replaced by
+    a short note, whatever its label), and why it cannot be read (if so)."""
 
     def __init__(self, audio: bytes | None, parameters: dict[str, Any], recorded_json: Any,
                  error: str | None = None) -> None:
@@ -349,26 +372,43 @@ class _SpeechInput:
         self.recorded_json, self.error = recorded_json, error
 
 
-def _speech_input(raw: bytes, body: Any) -> _SpeechInput:
-    if not isinstance(body, dict):
-        if not raw:
-            return _SpeechInput(None, {}, None, "the audio is empty")
+def _speech_input(content_type: str | None, raw: bytes, body: Any) -> _SpeechInput:
+    """``body`` is the request's JSON, or None when it is not JSON."""
+    recorded = _recorded_speech(body)
+    if content_type in SPEECH_AUDIO_TYPES:
+        if not raw or body is not None:  # ffmpeg finds no audio in nothing, nor in a JSON text
+            return _SpeechInput(None, {}, recorded, NOT_AUDIO)
         return _SpeechInput(raw, {}, None)
-    inputs, parameters = body.get("inputs"), body.get("parameters") or {}
-    recorded = dict(body)
-    if not isinstance(inputs, str) or not inputs:
-        return _SpeechInput(None, {}, recorded, "`inputs` must be the audio, base64-encoded")
+    if content_type not in JSON_TYPES:
+        return _SpeechInput(None, {}, recorded, content_type_refused(content_type))
+    if body is None:
+        return _SpeechInput(None, {}, None, "unexpected character: line 1 column 1 (char 0)")  # orjson's words
+    if not isinstance(body, dict) or "inputs" not in body:
+        return _SpeechInput(None, {}, recorded, "Body needs to provide a inputs key")
+    inputs, parameters = body["inputs"], body.get("parameters")
+    if "parameters" not in body:  # base64 is decoded only with parameters; the pipeline takes text for a file name
+        return _SpeechInput(None, {}, recorded, "[Errno 2] No such file or directory")
     try:
         audio = base64.b64decode(inputs, validate=True)
-    except (binascii.Error, ValueError):
-        recorded["inputs"] = f"<{len(inputs)} characters, not base64>"
-        return _SpeechInput(None, {}, recorded, "`inputs` is not valid base64")
-    recorded["inputs"] = f"<base64 audio, {len(audio)} bytes>"
+    except (binascii.Error, ValueError, TypeError) as exc:
+        return _SpeechInput(None, {}, recorded, str(exc))
     if not isinstance(parameters, dict):
-        return _SpeechInput(audio, {}, recorded, "`parameters` must be an object")
+        return _SpeechInput(audio, {}, recorded, "argument after ** must be a mapping")
     if not audio:
-        return _SpeechInput(audio, parameters, recorded, "the audio is empty")
+        return _SpeechInput(audio, parameters, recorded, NOT_AUDIO)
     return _SpeechInput(audio, parameters, recorded)
+
+
+def _recorded_speech(body: Any) -> Any:
+    """A JSON body as the request log keeps it: base64 "inputs" replaced by a note, never the audio."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
+        return body
+    inputs = body["inputs"]
+    try:
+        note = f"<base64 audio, {len(base64.b64decode(inputs, validate=True))} bytes>"
+    except (binascii.Error, ValueError):
+        note = f"<{len(inputs)} characters, not base64>"
+    return {**body, "inputs": note}
 
 
 def _chunks(text: str, seconds: float | None) -> list[dict[str, Any]]:

@@ -1,11 +1,14 @@
 """A local Telegram Bot API server that follows the documented behaviour (offsets, long polling,
-allowed_updates, webhook conflicts, sendMessage checks and error shapes) for testing a bot.
+allowed_updates, webhook conflicts, sendMessage checks and error shapes) for testing a bot. Of the
+entities a message is sent with, it applies (and records) at most 100, dropping the rest silently
+as the real server does.
 
 Media as the Bot API has it: users send voice notes, audio, video notes, photos (three PhotoSizes,
 the full image last) and documents, each file kept in memory under a file_id; getFile gives a
 file_path (refusing files over 20 MB), the file server at f"{url}/file/bot{token}/{file_path}" serves
-the bytes until the link expires (expire_file), and sendPhoto takes an upload (multipart, a real PNG
-or JPEG of at most 10 MB), a known file_id or an http URL, with a caption of at most 1024 characters.
+the bytes until the link expires (expire_file) or sends them on elsewhere (redirect_downloads), and
+sendPhoto takes an upload (multipart, a real PNG or JPEG of at most 10 MB), a known file_id or an
+http URL, with a caption of at most 1024 characters.
 Left out: thumbnails of documents, the other send* methods for media, and real image processing
 (the smaller PhotoSizes are stand-in files, and an uploaded PNG is not turned into a JPEG)."""
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 from ._http import LocalServer, Request, Response, json_response
-from .markup import EntityError, UnsupportedParseMode, check_entities, utf16_len, visible_text
+from .markup import (EntityError, UnsupportedParseMode, applied_entities, check_entities, utf16_len,
+                     visible_text)
 from .media import JPEG_SIGNATURE, image_kind, image_size
 
 DEFAULT_TOKEN = "123456789:TEST-sandbox-token-abcdefghijklmnopqrstu"
@@ -134,7 +138,7 @@ class TelegramSandbox(LocalServer):
                  bot_first_name: str = "Sandbox Bot", *, flood_control: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, network_delay: float = 0.0,
-                 throttle_repeated_polls: bool = False) -> None:
+                 throttle_repeated_polls: bool = False, report_file_sizes: bool = True) -> None:
         super().__init__()
         # Flood control (opt-in; may be switched at run time). `clock` drives only the flood
         # limits, so tests can advance time without sleeping; long polling uses real time.
@@ -146,6 +150,9 @@ class TelegramSandbox(LocalServer):
         self.network_delay = network_delay
         # The real server's answer to a getUpdates from the same offset right after another (opt-in).
         self.throttle_repeated_polls = throttle_repeated_polls
+        # file_size is optional in the Bot API: off, messages and getFile leave it out (as a local Bot API
+        # server, which has no 20 MB limit, may), and getFile refuses no file for its size.
+        self.report_file_sizes = report_file_sizes
         self._flood_hits = 0
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._group_sends: dict[int, deque[float]] = {}
@@ -182,6 +189,7 @@ class TelegramSandbox(LocalServer):
         self._next_file = 1
         self._next_file_path = 1
         self._downloads: list[str] = []
+        self._download_redirects: list[str] = []  # where the next file downloads are sent on to (302)
         self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
             name.lower(): (name, fn) for name, fn in {
                 "getMe": self._get_me,
@@ -224,7 +232,8 @@ class TelegramSandbox(LocalServer):
         """Queue a voice note (Telegram records them as OGG/Opus); returns its update_id.
 
         ``file_size`` reports the file as that big without holding the bytes (over 20 MB,
-        getFile refuses it); the same keyword works for every user_sends_* method."""
+        getFile refuses it), or smaller than the bytes it holds, which the file server then serves
+        in full; the same keyword works for every user_sends_* method."""
         message = _user_message(chat_id, user_id, first_name, username, chat_type, chat_title)
 
         def attach(message: dict[str, Any]) -> None:
@@ -312,6 +321,8 @@ class TelegramSandbox(LocalServer):
                     raise ValueError(f"no message {reply_to_message_id} in chat {chat_id} to reply to")
             if attach is not None:
                 attach(message)
+                if not self.report_file_sizes:
+                    _drop_file_sizes(message)
             if caption:
                 message["caption"] = caption
                 entities = _auto_entities(caption)
@@ -487,6 +498,12 @@ class TelegramSandbox(LocalServer):
         with self._cond:
             self._delays[method.lower()] = seconds
 
+    def redirect_downloads(self, location: str, times: int = 1) -> None:
+        """The next `times` file downloads answer 302 Found to ``location`` (Latin-1 text), as a file
+        server behind a proxy may: a malformed one (``"http://[::1"``) is one a client must survive."""
+        with self._cond:
+            self._download_redirects.extend([location] * times)
+
     def expire_file(self, file_id: str) -> None:
         """The file's download link stops working (404), as Telegram's links do after an hour or
         more; getFile then gives a new file_path that works, as it does on Telegram."""
@@ -617,6 +634,8 @@ class TelegramSandbox(LocalServer):
         if token != self.token:
             return ApiError(401, "Unauthorized").response()
         with self._cond:
+            if self._download_redirects:
+                return Response(302, b"", {"Location": self._download_redirects.pop(0)})
             file_id = self._file_paths.get(file_path)
             if file_id is None:
                 return ApiError(404, "Not Found").response()
@@ -744,6 +763,7 @@ class TelegramSandbox(LocalServer):
             raise _bad("message text is empty")
         entities = _json_param(params, "entities", list, "can't parse entities JSON object")
         shown, parse_mode = _shown(text, params.get("parse_mode") or None, entities)
+        entities = applied_entities(entities) if entities else entities  # past 100, silently fewer
         reply_to, allow_without = self._reply_request(params)
         with self._cond:
             chat = self._chat_for(params)
@@ -763,6 +783,8 @@ class TelegramSandbox(LocalServer):
                 "date": int(self.wall_clock()),
                 "text": shown,
             }
+            if entities:
+                message["entities"] = copy.deepcopy(entities)
             self._flood_check(chat)  # last check: only a deliverable message uses the limits
             if target is not None:
                 message["reply_to_message"] = copy.deepcopy(target)
@@ -787,6 +809,7 @@ class TelegramSandbox(LocalServer):
         caption = "" if caption is None else str(caption)
         entities = _json_param(params, "caption_entities", list, "can't parse caption entities JSON object")
         shown, parse_mode = _shown(caption, params.get("parse_mode") or None, entities)
+        entities = applied_entities(entities) if entities else entities  # past 100, silently fewer
         if utf16_len(shown) > MAX_CAPTION_LENGTH:
             raise _bad("message caption is too long")
         if isinstance(photo, (bytes, bytearray)):
@@ -849,7 +872,7 @@ class TelegramSandbox(LocalServer):
             record = self._files.get(str(params.get("file_id") or "").strip())
             if record is None:
                 raise _bad(WRONG_FILE_ID)
-            if record["file_size"] > MAX_DOWNLOAD:
+            if self.report_file_sizes and record["file_size"] > MAX_DOWNLOAD:
                 raise _bad("file is too big")
             if record["path"] is None:
                 spec = FILE_KINDS[record["kind"]]
@@ -857,8 +880,11 @@ class TelegramSandbox(LocalServer):
                 record["path"] = f"{spec.folder}/file_{self._next_file_path}{suffix}"
                 self._next_file_path += 1
                 self._file_paths[record["path"]] = record["file_id"]
-            return {"file_id": record["file_id"], "file_unique_id": record["file_unique_id"],
+            file = {"file_id": record["file_id"], "file_unique_id": record["file_unique_id"],
                     "file_size": record["file_size"], "file_path": record["path"]}
+            if not self.report_file_sizes:
+                del file["file_size"]
+            return file
 
     def _flood_check(self, chat: dict[str, Any]) -> None:
         """Caller holds the lock. Raise 429 if sending to `chat` now breaks a flood limit;
@@ -1071,6 +1097,15 @@ def _user_message(chat_id: int, user_id: int | None, first_name: str, username: 
     else:
         chat = {"id": chat_id, "title": chat_title or "Sandbox group", "type": chat_type}
     return {"from": user, "chat": chat}
+
+
+def _drop_file_sizes(message: dict[str, Any]) -> None:
+    """The message's media without their optional file_size fields."""
+    for kind in FILE_KINDS:
+        media = message.get(kind)
+        for item in media if isinstance(media, list) else [media]:
+            if isinstance(item, dict):
+                item.pop("file_size", None)
 
 
 def _file_ids(record: dict[str, Any]) -> dict[str, str]:
