@@ -22,7 +22,6 @@ import dataclasses
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from botjob.sandbox import ModelSandbox, TelegramSandbox  # noqa: E402
 from botjob.wiring import build_job  # noqa: E402
 
 CHATS, PER_CHAT, LATENCY = 40, 3, 0.5
-IDLE_RUNS = 7
+IDLE_RUNS = 15
 KILLS = 6
 
 
@@ -92,7 +91,7 @@ def kill_again_and_again(wire: float) -> tuple[int, int]:
     with TelegramSandbox(flood_control=True, network_delay=wire) as telegram, ModelSandbox(latency=LATENCY) as model, \
             tempfile.TemporaryDirectory() as cwd:
         backlog(telegram)
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TELEGRAM_BOT_TOKEN": telegram.token,
+        env = {**outside_actions(), "PYTHONPATH": str(REPO), "TELEGRAM_BOT_TOKEN": telegram.token,
                "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url}
         run = [sys.executable, "-m", "botjob", "run", "--state-dir", "state"]
         kills = 0
@@ -111,6 +110,12 @@ def kill_again_and_again(wire: float) -> tuple[int, int]:
         return sum(count - 1 for count in replies.values()), kills
 
 
+def outside_actions() -> dict[str, str]:
+    """This environment without GitHub Actions' variables: run inside Actions on a public repository,
+    a run would otherwise stay (run.stay: auto) and time its stay instead of its work."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("GITHUB_")}
+
+
 def timed(command: list[str], env: dict[str, str], cwd: str) -> float:
     started = time.perf_counter()
     subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True)
@@ -118,18 +123,22 @@ def timed(command: list[str], env: dict[str, str], cwd: str) -> float:
 
 
 def idle() -> tuple[float, float]:
-    """Median wall time of `python -m botjob run` with nothing waiting, and of a bare import of requests and yaml."""
+    """The fastest wall time of `python -m botjob run` with nothing waiting, and of a bare import of requests
+    and yaml, over IDLE_RUNS runs of each taken in turn. Other work on the machine only ever adds time, so
+    the fastest of many is each command's own cost; taking them in turn lets a busy moment slow both."""
     with TelegramSandbox() as telegram, ModelSandbox() as model, tempfile.TemporaryDirectory() as cwd:
         env = {
-            **os.environ, "PYTHONPATH": str(REPO), "TELEGRAM_BOT_TOKEN": telegram.token,
+            **outside_actions(), "PYTHONPATH": str(REPO), "TELEGRAM_BOT_TOKEN": telegram.token,
             "TELEGRAM_API_URL": telegram.url, "BOTJOB_LLM_URL": model.url,
         }
         run = [sys.executable, "-m", "botjob", "run", "--state-dir", "state"]
         bare = [sys.executable, "-c", "import requests, yaml"]
         timed(run, env, cwd), timed(bare, env, cwd)  # warm the file cache
-        runs = [timed(run, env, cwd) for _ in range(IDLE_RUNS)]
-        bares = [timed(bare, env, cwd) for _ in range(IDLE_RUNS)]
-        return statistics.median(runs), statistics.median(bares)
+        runs, bares = [], []
+        for _ in range(IDLE_RUNS):
+            runs.append(timed(run, env, cwd))
+            bares.append(timed(bare, env, cwd))
+        return min(runs), min(bares)
 
 
 def row(name: str, wire: float, result: dict[str, float]) -> str:
@@ -173,7 +182,8 @@ def main() -> int:
           f"{speedup:.1f}x faster than one at a time (target: at least 14x).")
     print(f"At 0.1 s on the wire: {vs_ptb_1:.2f}x python-telegram-bot's time (target: at most 0.7x).")
     print(f"kill -9 while replies go out: {duplicates} repeated replies after {kills} kills (target: at most one per kill).")
-    print(f"Idle run: {idle_run:.2f} s; bare `import requests, yaml`: {bare:.2f} s; ratio {idle_run / bare:.2f} (target: at most 2).")
+    print(f"Idle run: {idle_run:.2f} s; bare `import requests, yaml`: {bare:.2f} s (the fastest of {IDLE_RUNS} each, "
+          f"taken in turn); ratio {idle_run / bare:.2f} (target: at most 2).")
     ok = (
         vs_ptb_0 <= 0.42 and speedup >= 14 and vs_ptb_1 <= 0.7 and duplicates <= kills and idle_run <= 2 * bare
         and all(r["flood_429s"] == 0 and r["in_order"] for r in results.values())

@@ -9,14 +9,31 @@ into it (a token pasted into a setting ends up in its error message).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from .redaction import Redactor
 
 
 def in_actions(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true"
+
+
+def repository_is_private(env: Mapping[str, str]) -> bool | None:
+    """What the event payload of a run (the file GITHUB_EVENT_PATH names) says of the repository:
+    private (True) or public (False); None when there is no payload to read, or it does not say."""
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return None
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    repository = event.get("repository") if isinstance(event, dict) else None
+    private = repository.get("private") if isinstance(repository, dict) else None
+    return private if isinstance(private, bool) else None
 
 
 def annotation(level: str, message: str) -> str:

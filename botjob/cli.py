@@ -26,7 +26,8 @@ from .requirements import REQUIREMENTS
 
 if TYPE_CHECKING:
     from .config import Config
-    from .job import RunReport
+    from .run_report import RunReport
+    from .state import Cadence
 
 EXIT_OK = 0
 EXIT_NEEDS_OWNER = 1
@@ -74,10 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fix", action="store_true", help="delete a webhook that blocks getUpdates (waiting messages are kept)")
     check.set_defaults(handler=command_check)
 
-    schedule = commands.add_parser("schedule", help="the workflow's schedule in words, next runs, reply delay and cost")
+    schedule = commands.add_parser("schedule", help="the workflow's schedule in words, next runs, reply delay and cost; with GITHUB_REPOSITORY and a token, "
+        "how far apart GitHub really started the last day's scheduled runs")
     _workflow_option(schedule)
     schedule.add_argument("--count", type=_non_negative, default=5, metavar="N", help="how many next runs to show")
     schedule.set_defaults(handler=command_schedule)
+
+    measure = commands.add_parser(
+        "measure-schedule",
+        help="measure how far apart GitHub really starts the scheduled runs, kept in state/cadence.json when it moved "
+        "(standard library only; the workflow runs it)",
+    )
+    _state_option(measure)
+    measure.add_argument("--workflow", help="the bot's workflow file (default: the running workflow's, else bot.yml)")
+    measure.set_defaults(handler=command_measure_schedule)
 
     peek = commands.add_parser("peek", help="is anything waiting? (standard library only; sets the step output 'waiting')")
     _state_option(peek)
@@ -90,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="in a public repo, commit a heartbeat after this many quiet days so GitHub keeps the schedule on (0 = off)",
     )
     save.add_argument("--no-push", action="store_true", help="commit only")
+    handed_on = save.add_mutually_exclusive_group()
+    handed_on.add_argument(
+        "--from", dest="source", metavar="DIR",
+        help="first take the state files from DIR (the answer job's, handed on): only the files the bot writes, "
+        "each checked; deletions mirrored; anything else saves nothing",
+    )
+    handed_on.add_argument(
+        "--check", action="store_true",
+        help="only say whether there is anything to save (state/ changed, or a heartbeat is due), as the step "
+        "output 'save'; needs no token, changes nothing",
+    )
     save.set_defaults(handler=command_save_state)
     return parser
 
@@ -205,8 +227,21 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     out.print(format_report(report))
     if report.error is not None:
         _report_error(report.error, out, "warning" if report.error.kind is Failure.TRANSIENT else "error")
-    out.append_summary(report_markdown(report))
+    cadence, alarm = _measured_cadence(args.state_dir)
+    if alarm:
+        _report_error(BotjobError(alarm), out, "warning")
+    out.append_summary(report_markdown(report, cadence=cadence, alarm=alarm))
     return exit_code(report)
+
+
+def _measured_cadence(state_dir: str) -> tuple[Cadence | None, str | None]:
+    """The cadence the workflow measured (state/cadence.json), and a warning when its worst gap is long."""
+    from .cadence import alarm
+    from .state import StateStore
+    from .wiring import longest_asked_gap
+
+    cadence = StateStore(state_dir).load_cadence()
+    return cadence, alarm(cadence, longest_asked_gap) if cadence else None
 
 
 def exit_code(report: RunReport) -> int:
@@ -228,11 +263,20 @@ def format_report(report: RunReport) -> str:
         )
         if report.model_seconds:
             line += f"; model {sum(report.model_seconds) / len(report.model_seconds):.1f} s per reply"
+        if report.stayed:
+            line += f"\nstayed {_stay_in_words(report)}"
     return f"{line}\nstopped: {report.stopped}"
 
 
-def report_markdown(report: RunReport) -> str:
-    """The job summary: counts, ids and timings only (a public repository's run pages are public)."""
+def _stay_in_words(report: RunReport) -> str:
+    """How long the run listened on for new messages, once it had answered what was waiting (timings and counts only)."""
+    setting = f" (run.stay {report.stay:g} s)" if report.stay else ""
+    return f"{report.stayed:.0f} s after answering what was waiting, {report.answered_while_staying} more answered meanwhile{setting}"
+
+
+def report_markdown(report: RunReport, *, cadence: Cadence | None = None, alarm: str | None = None) -> str:
+    """The job summary: counts, ids and timings only (a public repository's run pages are public); with
+    how far apart the scheduled runs really came, once measured, and ``alarm`` when that is too far."""
     title = "### botjob run" + (" (dry run)" if report.dry_run else "")
     rows = [
         ("fetched", report.fetched),
@@ -246,11 +290,19 @@ def report_markdown(report: RunReport) -> str:
     if report.model_seconds:
         average = sum(report.model_seconds) / len(report.model_seconds)
         rows.append(("model latency (avg / max)", f"{average:.1f} s / {max(report.model_seconds):.1f} s"))
+    if report.stayed:
+        rows.append(("stayed", _stay_in_words(report)))
     rows.append(("stopped", report.stopped))
+    if cadence is not None:
+        from .cadence import in_words
+
+        rows.append(("GitHub's schedule, measured", in_words(cadence)))
     lines = [title, "", "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
     if report.error is not None:
         mark = "⚠️" if report.error.kind is Failure.TRANSIENT else "❌"
         lines += ["", f"{mark} {report.error.explain()}"]
+    if alarm:
+        lines += ["", f"⚠️ {alarm}"]
     return "\n".join(lines)
 
 
@@ -305,11 +357,51 @@ def command_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def command_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .schedule import describe, parse_schedule, read_crons
+    from pathlib import Path
+
+    from .github import access, scheduled_runs
+    from .schedule import describe, measured_lines, parse_schedule, read_crons
 
     schedule = parse_schedule(read_crons(args.workflow), count=args.count)
-    args.output.print(describe(schedule))
+    try:
+        where = access(env)
+        runs = scheduled_runs(where, Path(args.workflow).name) if where else None
+    except BotjobError:  # what the cron lines ask for still stands; main adds the one line on what went wrong
+        args.output.print(describe(schedule))
+        raise
+    args.output.print(describe(schedule, measured=measured_lines(runs, schedule)))
     return EXIT_NEEDS_OWNER if schedule.too_fast else EXIT_OK
+
+
+def command_measure_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The workflow's own measurement, for the greeting and the summary: it never stops the run."""
+    from datetime import datetime, timezone
+
+    from .cadence import in_words, measure, moved
+    from .github import HOW_TO_MEASURE, access, scheduled_runs, workflow_file
+    from .state import CADENCE_FILE, StateStore
+
+    out: actions.Output = args.output
+    where = access(env)
+    if where is None:
+        out.print(f"not measured: GITHUB_REPOSITORY or a token (GITHUB_TOKEN, GH_TOKEN) is not set; to measure here: {HOW_TO_MEASURE}")
+        return EXIT_OK
+    try:
+        runs = scheduled_runs(where, workflow_file(env, args.workflow or DEFAULT_WORKFLOW))
+    except BotjobError as error:
+        _report_error(error, out, "warning")
+        return EXIT_OK  # answering goes on with the figure kept before, if any
+    store = StateStore(args.state_dir)
+    path = store.directory / CADENCE_FILE
+    cadence = measure(runs, datetime.now(timezone.utc))
+    if cadence is None:
+        out.print(f"too few scheduled runs in the last day to measure; {path} left as it was")
+    elif moved(kept := store.load_cadence(), cadence):
+        store.save_cadence(cadence)
+        out.print(f"scheduled runs: {in_words(cadence)}; {'kept in' if kept is None else 'moved: updated'} {path}")
+    else:
+        out.print(f"scheduled runs: {in_words(cadence)}; {path} unchanged (moved by a quarter or less)")
+    return EXIT_OK
 
 
 NO_SECRETS_YET = "add the secrets TELEGRAM_BOT_TOKEN and HF_TOKEN: Settings → Secrets and variables → Actions"
@@ -344,10 +436,17 @@ def command_peek(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def command_save_state(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .gitsync import save_state
+    from .gitsync import pending_save, save_state
 
-    result = save_state(".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days, push=not args.no_push)
     out: actions.Output = args.output
+    if args.check:
+        reason = pending_save(".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days)
+        out.set_output("save", "true" if reason else "false")
+        out.print(f"to save: {reason}" if reason else "nothing to save")
+        return EXIT_OK
+    result = save_state(
+        ".", state_dir=args.state_dir, env=env, heartbeat_days=args.heartbeat_days, push=not args.no_push, source=args.source
+    )
     out.print(result.message)
     if result.pushed:
         out.print(f"pushed after {result.attempts} attempt{'s' if result.attempts != 1 else ''}")

@@ -11,6 +11,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -65,14 +66,12 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class ReplySettings:
-    # {schedule} is what the cron lines ask for; GitHub starts scheduled runs late and skips some.
-    greeting: str = (
-        "Hi! I answer with a language model. I'm set to read new messages {schedule}, "
-        "but I sometimes start late or skip a round, so my answer may take a while. Just ask me anything."
-    )
+    # {wait} is how long an answer takes, one sentence: measured once the workflow has measured how far apart
+    # GitHub really starts the scheduled runs (state/cadence.json), else what the cron lines ask for, with
+    # a warning that GitHub starts runs late and skips some. {schedule} alone is what the cron lines ask for.
+    greeting: str = "Hi! I answer with a language model. {wait} Just ask me anything."
     help: str = (
-        "Write me a question and I'll answer it the next time I read new messages: I'm set to read them {schedule}, "
-        "but I sometimes start late or skip a round. Reply to one of my messages to follow up on it.\n"
+        "Write me a question and I'll answer it. {wait} Reply to one of my messages to follow up on it.\n"
         "{commands}"
     )
     reset: str = "Done: I forgot our conversation."
@@ -109,6 +108,9 @@ class RunSettings:
     concurrency: int = 8  # chats answered at the same time; each chat's messages stay in order
     max_age: float = 20.0  # hours; an older question that still cannot be answered gets reply.too_late
     alert_after: float = 3600.0  # seconds a passing trouble may last across runs before a run fails
+    # Seconds a run that answered someone keeps listening after its last answer; 0 = off. "auto": 120 in a
+    # public repository (Actions minutes are free), 0 in a private one or where it cannot tell (wiring.stay_seconds).
+    stay: float | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,19 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
     section = section_type(**values)
     if isinstance(section, MediaSettings):
         _check_media_models(section, source)
+    if isinstance(section, RunSettings):
+        _check_stay(section, source)
     return section
+
+
+def _check_stay(run: RunSettings, source: str) -> None:
+    """A stay as long as the time budget would make every run that answers someone last the whole budget."""
+    if run.stay != "auto" and run.stay and run.stay >= run.time_budget:
+        raise ConfigError(
+            f"{source}: 'run.stay' ({_number(float(run.stay))} s) must be below 'run.time_budget' ({_number(run.time_budget)} s): "
+            "a run stops listening at its time budget",
+            hint=f"lower run.stay in {source} (120 is plenty for a conversation), or raise run.time_budget",
+        )
 
 
 # Where the Hub lists the models Inference Providers serve for each model setting's task.
@@ -293,6 +307,9 @@ def _check_media_models(media: MediaSettings, source: str) -> None:
 def _check_type(value: object, expected: object, *, source: str, key: str) -> object:
     if expected is str and value is None:  # "base_url:" with nothing after it
         return ""
+    words = [w for arg in typing.get_args(expected) if typing.get_origin(arg) is Literal for w in typing.get_args(arg)]
+    if words:  # a number or a word, e.g. run.stay: 120 or auto
+        return _number_or_word(value, words, source=source, key=key)
     if typing.get_origin(expected) is tuple:  # a list of ids or names, e.g. access.allow
         items = [] if value is None else value
         if isinstance(items, list) and all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in items):
@@ -310,6 +327,20 @@ def _check_type(value: object, expected: object, *, source: str, key: str) -> ob
     raise ConfigError(f"{source}: '{key}' must be {wanted}, not {value!r}", hint=f"fix '{key}' in {source}")
 
 
+def _number_or_word(value: object, words: list[str], *, source: str, key: str) -> object:
+    """A number of seconds, or one of ``words`` as written (run.stay: 120, or auto)."""
+    if isinstance(value, str) and value in words:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    name, choices = key.rsplit(".", 1)[-1], " or ".join(words)
+    if isinstance(value, bool):  # YAML reads an unquoted off, on, no, yes as false or true
+        raise ConfigError(f"{source}: '{key}' must be a number of seconds or {choices}, but YAML read an unquoted word "
+                          f"as {str(value).lower()}", hint=f"write {name}: 0 to turn it off, or {name}: {words[0]}")
+    raise ConfigError(f"{source}: '{key}' must be a number of seconds (0 = off) or {choices}, not {value!r}",
+                      hint=f"fix '{key}' in {source}, e.g. {name}: {words[0]}")
+
+
 # Lowest and highest value each number may take: every one has a ceiling, as a number too big for
 # the clock or the HTTP layer would only fail later, in the middle of a run.
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -325,6 +356,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "run.concurrency": (1, 32),
     "run.max_age": (1, 23.5),
     "run.alert_after": (0, 30 * 86400),
+    "run.stay": (0, 3600),  # and below run.time_budget (_check_stay)
     "media.max_voice_seconds": (1, 3600),
     "media.images_per_day": (0, 1000),
     "telegram.timeout": (1, 600),

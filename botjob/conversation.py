@@ -19,6 +19,11 @@ ALLOWED_UPDATES = ["message"]  # the update kinds the bot asks Telegram for
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # bytes: the largest file the Bot API lets a bot download
 DESCRIBE = "Describe this picture."  # the question a photo without a caption asks
 _VOICE_MARK = "\ue000{}\ue001"  # where a voice note's words go in a question, once heard (private-use characters)
+# {wait} in the greeting and the help: how long an answer takes, one sentence. Measured (measured_wait) once the
+# gaps between scheduled runs are known, else what the cron lines ask for, through {schedule} (filled later).
+WAIT = "{wait}"
+UNMEASURED_WAIT = "I'm set to read new messages {schedule}, but I sometimes start late or skip a round, so my answer may take a while."
+RUN_TIME = 60.0  # seconds from a run's start to its first answer, roughly (checkout, install, the model)
 
 
 MEDIA_KINDS = (
@@ -408,8 +413,37 @@ def with_image(messages: list[dict[str, Any]], image: bytes, mime_type: str) -> 
 
 
 def _fill(template: str, rules: ChatRules) -> str:
-    # Not str.format: an owner's text may hold other braces.
+    # Not str.format: an owner's text may hold other braces. ({wait} is filled before, by wiring.with_wait.)
     return template.replace("{schedule}", rules.schedule).replace("{commands}", rules.commands)
+
+
+def measured_wait(typical: float, worst: float) -> str:
+    """{wait} once the gaps between scheduled runs are measured (seconds): "My answers usually come
+    within about 20 minutes." — the typical gap and a run's own time, in round figures, and the worst
+    when it is far longer. What happened, never a promise: GitHub keeps none."""
+    usually, longest = _round_minutes(typical + RUN_TIME), _round_minutes(worst + RUN_TIME)
+    words = f"My answers usually come within about {_in_minutes(usually)}"
+    if longest >= 2 * usually:
+        words += f", but they have taken up to about {_in_minutes(longest)}"
+    return words + "."
+
+
+def _round_minutes(seconds: float) -> int:
+    """A wait in round minutes: 5-minute steps within the hour, half hours up to 6 hours, hours beyond."""
+    minutes = seconds / 60
+    step = 5 if minutes < 57.5 else 30 if minutes < 6 * 60 else 60
+    return max(5, step * round(minutes / step))
+
+
+def _in_minutes(minutes: int) -> str:
+    """ "20 minutes", "an hour", "an hour and a half", "2 hours", "2 and a half hours"."""
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours, half = divmod(minutes, 60)
+    whole = "an hour" if hours == 1 else f"{hours} hours"
+    if not half:
+        return whole
+    return "an hour and a half" if hours == 1 else f"{hours} and a half hours"
 
 
 def _skip(incoming: Incoming, reason: str) -> Work:

@@ -35,7 +35,9 @@ def run_demo(say: Callable[[str], None], main: Main) -> int:
     with TelegramSandbox() as telegram, ModelSandbox(latency=0.05) as model, tempfile.TemporaryDirectory() as folder:
         state_dir = str(Path(folder) / "state")
         settings = Path(folder) / "botjob.yaml"  # the defaults, with voice notes and photos heard and seen by the stand-in
-        settings.write_text(f"media:\n  speech_model: {model.url}/speech\n  vision_model: {model.url}/v1\n", encoding="utf-8")
+        # No stay after answering (run.stay: auto stays in a public repository's Actions): the story is two batches.
+        settings.write_text(f"run:\n  stay: 0\nmedia:\n  speech_model: {model.url}/speech\n  vision_model: {model.url}/v1\n",
+                            encoding="utf-8")
         # The owner's own tokens and endpoints stay out of it: only the stand-ins are reachable.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOTJOB_", "HF_TOKEN"))}
         env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_URL=telegram.url, BOTJOB_LLM_URL=model.url)
@@ -149,7 +151,7 @@ def _in_update_order(lines: list[str]) -> list[str]:
     return [per_update.pop(0) if _UPDATE_LINE.match(line) else line for line in lines]
 
 
-_UPDATE_LINE = re.compile(r"INFO botjob\.job: update (\d+)")
+_UPDATE_LINE = re.compile(r"INFO botjob\.\w+: update (\d+)")
 
 
 def _position(order: list[tuple[int, int]], question: tuple[int, int]) -> int:

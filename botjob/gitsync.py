@@ -1,4 +1,4 @@
-"""Commits the bot's ``state/`` folder and pushes it back, from the workflow's last step.
+"""Commits the bot's ``state/`` folder and pushes it back, from the workflow's save job.
 
 Standard library only: it runs on the runner's bare ``python3`` before anything is installed.
 The push token travels in git's environment (``GIT_CONFIG_*``), never in ``.git/config`` or argv.
@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from botjob.actions import repository_is_private
 from botjob.errors import BotjobError, Failure
 from botjob.redaction import redact
 from botjob.state import OFFSET_FILE
+from botjob.state_handover import take_state
 from botjob.state_merge import merge_state_file
 
 log = logging.getLogger(__name__)
@@ -103,12 +105,15 @@ def save_state(
     push: bool = True,
     retries: int = 4,
     sleep: Callable[[float], None] = time.sleep,
+    source: str | os.PathLike[str] | None = None,
 ) -> SaveResult:
     """Commit what changed under ``state_dir`` (and nothing else) and push it to the current branch.
 
     ``env`` holds the GitHub settings (``GITHUB_TOKEN``, ``GITHUB_REF_NAME``,
     ``GITHUB_SERVER_URL``, ``GITHUB_EVENT_PATH``); it defaults to ``os.environ``.
-    git itself always runs with ``os.environ`` plus the token's header.
+    git itself always runs with ``os.environ`` plus the token's header. With ``source``
+    (the answer job's state/, handed on), its files are checked and taken into
+    ``state_dir`` first (state_handover.py); anything amiss there saves nothing.
     """
     env = os.environ if env is None else env
     root = Path(repo)
@@ -121,25 +126,7 @@ def save_state(
         key = f"http.{server}/.extraheader"
         # The empty value first clears a header actions/checkout may have persisted, so only ours is sent.
         auth_config = [(key, ""), (key, f"AUTHORIZATION: basic {header}")]
-    if not root.is_dir():
-        raise SaveStateError(f"{root} is not a directory", hint="run save-state from the repository's checkout")
-    git = _Git(root, secrets, auth_config)
-
-    inside = git.run("rev-parse", "--is-inside-work-tree", check=False)
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        raise SaveStateError(
-            f"{root.resolve()} is not a git checkout: {_last_lines(inside.stderr)}",
-            hint="run save-state in the repository checked out by actions/checkout (or your clone)",
-        )
-
-    relative = PurePosixPath(Path(state_dir).as_posix())
-    if relative.is_absolute() or relative.as_posix() in ("", ".") or ".." in relative.parts:
-        raise SaveStateError(f"state_dir must be a folder inside the repository, not {state_dir!r}")
-    # From here on git runs at the top of the checkout, so every path git prints matches ours.
-    prefix = git.run("rev-parse", "--show-prefix").stdout.strip()
-    git.cwd = Path(git.run("rev-parse", "--show-toplevel").stdout.strip())
-    state = (PurePosixPath(prefix) / relative).as_posix()
-    pathspec = [state, f":(exclude){state}/*.tmp"]  # temp files of atomic writes (.offset-*.tmp) stay out
+    git, state, pathspec = _open_checkout(root, state_dir, secrets, auth_config)
     state_path = git.cwd / state
 
     branch = _branch(git, env) if push else ""
@@ -150,12 +137,9 @@ def save_state(
         )
     if token:
         _require_env_config(git)
+    if source is not None:
+        take_state(Path(source), state_path)
 
-    if state_path.is_dir() and git.run("check-ignore", "-q", "--", f"{state}/{OFFSET_FILE}", check=False).returncode == 0:
-        raise SaveStateError(
-            f"{state}/ is ignored by a .gitignore, so the bot's state would never be saved",
-            hint=f"remove the line that ignores {state}/ from .gitignore (keep ignoring {state}/*.tmp)",
-        )
     changed = _changed(git, pathspec) if state_path.is_dir() else []
     heartbeat = False
     if not changed:
@@ -189,6 +173,59 @@ def save_state(
 
     attempts = _push(git, branch, state, max(1, retries), sleep)
     return SaveResult(committed=True, pushed=True, message=message, attempts=attempts)
+
+
+def pending_save(
+    repo: str | os.PathLike[str] = ".",
+    *,
+    state_dir: str = "state",
+    env: Mapping[str, str] | None = None,
+    heartbeat_days: float = 45,
+    now: datetime | None = None,
+) -> str | None:
+    """Why ``save_state`` would commit (state/ changed, or a heartbeat is due), or None. Reads only:
+    no token, no remote, nothing written; the answer job asks it so that idle runs start no save job."""
+    env = os.environ if env is None else env
+    git, state, pathspec = _open_checkout(Path(repo), state_dir, [], [])
+    if (git.cwd / state).is_dir():
+        changed = _changed(git, pathspec)
+        if changed:
+            return f"{len(changed)} change(s) under {state}/"
+    if _heartbeat_due(git, env, heartbeat_days, now or datetime.now(timezone.utc)):
+        return "a heartbeat commit is due"
+    return None
+
+
+def _open_checkout(
+    root: Path, state_dir: str, secrets: list[str], auth_config: list[tuple[str, str]]
+) -> tuple[_Git, str, list[str]]:
+    """git at the top of the checkout that holds ``root``, the state folder as git names it, and its pathspec."""
+    if not root.is_dir():
+        raise SaveStateError(f"{root} is not a directory", hint="run save-state from the repository's checkout")
+    git = _Git(root, secrets, auth_config)
+
+    inside = git.run("rev-parse", "--is-inside-work-tree", check=False)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise SaveStateError(
+            f"{root.resolve()} is not a git checkout: {_last_lines(inside.stderr)}",
+            hint="run save-state in the repository checked out by actions/checkout (or your clone)",
+        )
+
+    relative = PurePosixPath(Path(state_dir).as_posix())
+    if relative.is_absolute() or relative.as_posix() in ("", ".") or ".." in relative.parts:
+        raise SaveStateError(f"state_dir must be a folder inside the repository, not {state_dir!r}")
+    # From here on git runs at the top of the checkout, so every path git prints matches ours.
+    prefix = git.run("rev-parse", "--show-prefix").stdout.strip()
+    git.cwd = Path(git.run("rev-parse", "--show-toplevel").stdout.strip())
+    state = (PurePosixPath(prefix) / relative).as_posix()
+    pathspec = [state, f":(exclude){state}/*.tmp"]  # temp files of atomic writes (.offset-*.tmp) stay out
+
+    if (git.cwd / state).is_dir() and git.run("check-ignore", "-q", "--", f"{state}/{OFFSET_FILE}", check=False).returncode == 0:
+        raise SaveStateError(
+            f"{state}/ is ignored by a .gitignore, so the bot's state would never be saved",
+            hint=f"remove the line that ignores {state}/ from .gitignore (keep ignoring {state}/*.tmp)",
+        )
+    return git, state, pathspec
 
 
 def _branch(git: _Git, env: Mapping[str, str]) -> str:
@@ -244,15 +281,7 @@ def _heartbeat_due(git: _Git, env: Mapping[str, str], days: float, now: datetime
 
 def _is_private(env: Mapping[str, str]) -> bool:
     """Scheduled workflows are disabled after 60 quiet days only in public repositories."""
-    path = env.get("GITHUB_EVENT_PATH")
-    if not path:
-        return False
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    repository = event.get("repository") if isinstance(event, dict) else None
-    return isinstance(repository, dict) and repository.get("private") is True
+    return repository_is_private(env) is True
 
 
 def _write_heartbeat(path: Path, now: datetime) -> None:

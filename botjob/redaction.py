@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 REDACTED = "***"
-SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN", "BOTJOB_STATE_KEY")
+SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "BOTJOB_STATE_KEY")
 ADDRESS_VARIABLES = ("TELEGRAM_API_URL", "BOTJOB_LLM_URL")  # an address may carry a key: user:password@, ?api_key=
 
 # Shorter strings are never replaced: they occur by chance (HF_TOKEN=e would star every "e" in the log,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +18,11 @@ from pathlib import Path
 import yaml
 from cronsim import CronSim, CronSimError
 
+from .cadence import alarm, measure, recent
+from .cadence import in_words as cadence_in_words
+from .conversation import measured_wait
 from .errors import ConfigError
+from .github import HOW_TO_MEASURE
 
 DEFAULT_WORKFLOW = ".github/workflows/bot.yml"
 GITHUB_MINIMUM = timedelta(minutes=5)
@@ -326,7 +330,9 @@ def _list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def describe(schedule: Schedule, *, local_zone: timezone | None = None) -> str:
+def describe(schedule: Schedule, *, local_zone: timezone | None = None, measured: Sequence[str] = ()) -> str:
+    """The cron lines in words, the next runs, the wait they ask for and, beside it, ``measured``
+    (``measured_lines``: what GitHub really did, or how to find out), then the cost."""
     lines = []
     for cron, words in zip(schedule.crons, schedule.descriptions):
         lines.append(f'"{cron}": {words[0].lower() + words[1:]} (UTC)')
@@ -337,6 +343,7 @@ def describe(schedule: Schedule, *, local_zone: timezone | None = None) -> str:
         lines.append(f"  {run:%a %d %b %H:%M} UTC   {local:%H:%M %Z} local")
     lines.append("")
     lines += _waits(schedule)
+    lines += measured
     minutes = schedule.runs_per_month  # each run is billed at least one whole started minute
     lines.append(
         f"Actions minutes: {schedule.runs_per_month} runs a month as set. Free in a public repository; in a private one "
@@ -359,6 +366,31 @@ def _waits(schedule: Schedule) -> list[str]:
         "GitHub does not promise that: when it is busy (most of all at the top of the hour) scheduled runs "
         "start late and some are dropped, so a message can wait much longer.",
     ]
+
+
+def measured_lines(runs: Sequence[datetime] | None, schedule: Schedule, now: datetime | None = None) -> list[str]:
+    """How far apart GitHub really started the scheduled runs of the last day (``runs``: when each
+    came), in the words the summary and the greeting use; None: not asked, so how to ask."""
+    if runs is None:
+        return ["To see how far apart GitHub really starts them, give this command the repository and a token that "
+                "may read its Actions, then run it again:", f"  {HOW_TO_MEASURE}"]
+    now = now or datetime.now(timezone.utc)
+    cadence = measure(runs, now)
+    if cadence is None:
+        count = len(recent(runs, now))
+        if not count:
+            last = f" (the last one came {max(runs):%a %d %b %H:%M} UTC)" if runs else ""
+            return [f"No scheduled run in the last day{last}: a new workflow's first runs can take hours, and GitHub "
+                    "turns the schedule of a public repository off after 60 days without activity (Actions → bot → "
+                    "Enable workflow)."]
+        return [f"Only {count} scheduled run{'s' if count != 1 else ''} in the last day: too few to tell how far apart "
+                "GitHub really starts them."]
+    lines = [f"Measured: {cadence_in_words(cadence)}.",
+             f'The greeting and /help say: "{measured_wait(cadence.typical, cadence.worst)}"']
+    warning = alarm(cadence, lambda: schedule.longest_gap.total_seconds())
+    if warning:
+        lines.append(f"Warning: {warning}")
+    return lines
 
 
 def _minutes(span: timedelta) -> str:

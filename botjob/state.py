@@ -26,6 +26,7 @@ PROFILE_FILE = "bot.json"
 USAGE_FILE = "usage.json"  # daily counts (memory.DailyUsage)
 PICTURES_FILE = "pictures.json"  # pictures drawn per chat today (memory.DailyUsage)
 TROUBLE_FILE = "trouble.json"  # when a passing trouble began, while it lasts
+CADENCE_FILE = "cadence.json"  # how far apart GitHub really started the scheduled runs (botjob.cadence)
 MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 
 
@@ -94,6 +95,17 @@ class Trouble:
 
     since: float
     runs: int = 1
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How far apart the workflow's scheduled runs really came: the typical (median) and the worst
+    gap in seconds, over how many runs, measured when (Unix time). No run ids, no names."""
+
+    typical: float
+    worst: float
+    runs: int
+    measured_at: float
 
 
 class StateStore:
@@ -210,6 +222,29 @@ class StateStore:
                     raise _unwritable(path, error) from None
             return
         write_json_atomically(path, {"since": int(trouble.since), "runs": trouble.runs})  # floored: never later than it was
+
+
+    def load_cadence(self) -> Cadence | None:
+        """The measured cadence, or None when there is none yet (or the file is damaged: the next
+        measuring step writes it again)."""
+        try:
+            document = json.loads((self.directory / CADENCE_FILE).read_text(encoding="utf-8"))
+            cadence = Cadence(
+                float(document["typical_gap"]), float(document["worst_gap"]), int(document["runs"]),
+                float(document["measured_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
+            return None
+        figures = (cadence.typical, cadence.worst, cadence.measured_at)
+        if not all(math.isfinite(f) and f >= 0 for f in figures) or cadence.typical > cadence.worst or cadence.runs < 2:
+            return None
+        return cadence
+
+    def save_cadence(self, cadence: Cadence) -> None:
+        write_json_atomically(self.directory / CADENCE_FILE, {
+            "typical_gap": round(cadence.typical), "worst_gap": round(cadence.worst), "runs": cadence.runs,
+            "measured_at": int(cadence.measured_at),
+        })
 
 
 def write_json_atomically(path: Path, document: object) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from .config import Config
+from .conversation import UNMEASURED_WAIT, WAIT, measured_wait
 from .environment import bot_token, check_address, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import ConfigError
 from .answering import MediaModels, Memory, Usage
@@ -14,7 +16,7 @@ from .job import BatchJob
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
-from .state import MEMORY_DIR, PICTURES_FILE, USAGE_FILE, StateStore
+from .state import MEMORY_DIR, PICTURES_FILE, USAGE_FILE, Cadence, StateStore
 from .telegram import TelegramClient
 
 
@@ -41,6 +43,26 @@ def schedule_in_words(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> st
         return "every few minutes"
 
 
+def longest_asked_gap(workflow: str | os.PathLike[str] = DEFAULT_WORKFLOW) -> float | None:
+    """The longest gap between runs the workflow's cron lines ask for, in seconds; None when it cannot tell."""
+    from .schedule import parse_schedule, read_crons
+
+    try:
+        return parse_schedule(read_crons(workflow)).longest_gap.total_seconds()
+    except ConfigError:
+        return None
+
+
+def with_wait(config: Config, cadence: Cadence | None) -> Config:
+    """The settings with {wait} of the greeting and the help in words: the measured wait once state/
+    holds one, else the cron's words (their {schedule} is filled when a greeting needs it)."""
+    wait = measured_wait(cadence.typical, cadence.worst) if cadence else UNMEASURED_WAIT
+    reply = config.reply
+    return dataclasses.replace(config, reply=dataclasses.replace(
+        reply, greeting=reply.greeting.replace(WAIT, wait), help=reply.help.replace(WAIT, wait),
+    ))
+
+
 def build_job(
     config: Config,
     env: Mapping[str, str],
@@ -64,19 +86,39 @@ def build_job(
     )
     key = state_key(env)
     media = MediaModels() if dry_run else media_models(config, env)
+    store = StateStore(Path(state_dir))
     return BatchJob(
         bot,
         model,
-        StateStore(Path(state_dir)),
-        config,
+        store,
+        with_wait(config, store.load_cadence()),
         memory=_memory(config, Path(state_dir), key, env),
         usage=_usage(config, Path(state_dir), key or bot_token(env)),
         media=media,
         pictures_usage=_pictures_usage(config, Path(state_dir), key or bot_token(env)) if media.pictures else None,
         schedule=schedule_in_words,
+        stay=stay_seconds(config, env),
         show_text=show_text,
         pacer=Pacer(),
     )
+
+
+AUTOMATIC_STAY = 120.0  # run.stay "auto" where Actions minutes are free: seconds after the last answer
+
+
+def stay_seconds(config: Config, env: Mapping[str, str]) -> float:
+    """run.stay in seconds. "auto": a stay where minutes cost nothing (a public repository), none where
+    every minute is billed (a private one) or where it cannot tell (not in Actions, no event to read)."""
+    if config.run.stay != "auto":
+        return float(config.run.stay)
+    return AUTOMATIC_STAY if repository_is_public(env) else 0.0
+
+
+def repository_is_public(env: Mapping[str, str]) -> bool:
+    """Whether GitHub Actions' event payload says the repository is public; False whenever it cannot tell."""
+    from .actions import in_actions, repository_is_private
+
+    return in_actions(env) and repository_is_private(env) is False
 
 
 def media_models(config: Config, env: Mapping[str, str]) -> MediaModels:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -303,6 +304,23 @@ def test_a_failing_command_menu_does_not_stop_answering_and_is_tried_again(teleg
     telegram.user_says("hello again", chat_id=ALICE)
     make_job().run_once()
     assert [c["command"] for c in telegram.commands] == ["start", "help"]
+
+
+def test_with_a_stay_the_first_question_after_the_greeting_is_answered_by_the_same_run(telegram, model, env, state_dir) -> None:
+    from botjob.config import RunSettings
+
+    telegram.user_says("/start", chat_id=ALICE)
+
+    def newcomer() -> None:  # reads the greeting, then asks (real time: the stand-in long-polls as Telegram does)
+        while not telegram.sent():
+            time.sleep(0.02)
+        telegram.user_says("what can you do?", chat_id=ALICE)
+
+    threading.Thread(target=newcomer, daemon=True).start()
+    report = build_job(settings(run=RunSettings(stay=3)), env, state_dir).run_once()
+
+    assert texts(telegram, ALICE)[1:] == ["Echo: what can you do?"]  # a greeting counts: someone is there, reading
+    assert report.answered == 2 and report.answered_while_staying == 1
 
 
 # ============================================================================ 2. bursts

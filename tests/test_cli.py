@@ -133,6 +133,33 @@ def test_in_actions_the_run_writes_a_summary_without_what_people_wrote(telegram,
         assert private not in public
 
 
+def test_the_run_says_how_long_it_stayed_for_follow_ups_and_why_it_stopped(telegram, model, env, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    (tmp_path / "botjob.yaml").write_text("run:\n  stay: 2\n", encoding="utf-8")
+    telegram.user_says("my secret diary entry", chat_id=424242)
+
+    def follow_up() -> None:  # written once the first answer is there: the run is staying by then
+        while not telegram.sent():
+            threading.Event().wait(0.02)
+        telegram.user_says("one more secret", chat_id=424242)
+
+    threading.Thread(target=follow_up, daemon=True).start()
+    actions_env = {**env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+
+    result = run_cli("run", "--state-dir", "s", env=actions_env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert len(telegram.sent()) == 2
+    line = next(line for line in result.stdout.splitlines() if line.startswith("stayed "))
+    assert line.endswith("s after answering what was waiting, 1 more answered meanwhile (run.stay 2 s)")
+    assert "stopped: nothing new for 2 s after the last answer" in result.stdout
+    markdown = summary.read_text()
+    assert "| stayed | " in markdown and "| stopped | nothing new for 2 s after the last answer |" in markdown
+    public = markdown + result.stdout + result.stderr
+    for private in ("secret", "424242", "Echo"):
+        assert private not in public
+
+
 def test_in_actions_a_failure_the_owner_must_fix_is_an_error_annotation(telegram, model, env, tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     telegram.user_says("hello", chat_id=1)

@@ -326,3 +326,55 @@ def test_a_bad_media_model_stops_the_run_with_exit_2_before_anything_is_fetched(
     (tmp_path / "botjob.yaml").write_text('media:\n  speech_model: ""\n', encoding="utf-8")
     code = main(["run", "--config", str(tmp_path / "botjob.yaml"), "--state-dir", str(tmp_path / "state")], env=env)
     assert code == 2 and telegram.calls == []
+
+
+# ---------------------------------------------------------------------------- run.stay: a number of seconds, or auto
+
+
+@pytest.mark.parametrize(("text", "stay"), [
+    ("", "auto"),  # the default
+    ("run:\n  stay: auto\n", "auto"),
+    ("run:\n  stay: 0\n", 0),
+    ("run:\n  stay: 90\n", 90),
+    ("run:\n  stay: 12.5\n", 12.5),
+])
+def test_the_stay_is_a_number_of_seconds_or_auto(settings_file, text, stay):
+    assert load_config(settings_file(text)).run.stay == stay
+
+
+@pytest.mark.parametrize(("text", "says", "hint"), [
+    ("run:\n  stay: forever\n", "must be a number of seconds (0 = off) or auto, not 'forever'", "stay: auto"),
+    ("run:\n  stay: Auto\n", "must be a number of seconds (0 = off) or auto", "stay: auto"),
+    ("run:\n  stay: off\n", "YAML read an unquoted word as false", "stay: 0 to turn it off"),
+    ("run:\n  stay:\n", "must be a number of seconds (0 = off) or auto, not None", "stay: auto"),
+    ("run:\n  stay: -5\n", "must be between 0 and 3600", "run.stay"),
+    ("run:\n  stay: 480\n", "must be below 'run.time_budget' (480 s)", "lower run.stay"),
+    ("run:\n  time_budget: 60\n  stay: 120\n", "must be below 'run.time_budget' (60 s)", "raise run.time_budget"),
+])
+def test_a_stay_that_cannot_work_is_refused_with_the_fix(settings_file, text, says, hint):
+    error = config_error(settings_file(text))
+    assert "'run.stay'" in str(error) and says in str(error) and hint in error.hint
+
+
+@pytest.mark.parametrize(("event", "in_actions", "stay"), [
+    ({"repository": {"private": False}}, True, 120),  # public: Actions minutes are free
+    ({"repository": {"private": True}}, True, 0),  # private: every minute is billed
+    ({"repository": {"name": "bot"}}, True, 0),  # no such field: cannot tell
+    ({"schedule": "3-59/10 * * * *"}, True, 0),
+    ("not json {", True, 0),
+    (None, True, 0),  # GITHUB_EVENT_PATH names no file
+    ({"repository": {"private": False}}, False, 0),  # not in Actions
+])
+def test_an_automatic_stay_is_on_in_public_repositories_only(tmp_path, env, event, in_actions, stay):
+    import json
+
+    from botjob.wiring import build_job
+
+    path = tmp_path / "event.json"
+    if event is not None:
+        path.write_text(event if isinstance(event, str) else json.dumps(event), encoding="utf-8")
+    github = {"GITHUB_EVENT_PATH": str(path), **({"GITHUB_ACTIONS": "true"} if in_actions else {})}
+
+    assert build_job(Config(), {**env, **github}, tmp_path / "state").stay == stay
+    owners = Config(run=RunSettings(stay=30))
+    assert build_job(owners, {**env, **github}, tmp_path / "state").stay == 30  # an owner's number always wins

@@ -10,13 +10,13 @@ import time
 import pytest
 from collections import Counter
 
-from botjob.config import Config, RunSettings
+from botjob.config import AccessSettings, Config, RunSettings
 from botjob.cli import exit_code
 from botjob.errors import Failure, StateError
 from botjob.pacing import Pacer
 from botjob.sandbox import ModelSandbox, TelegramSandbox
 from botjob.state import StateStore
-from conftest import stored_offset
+from conftest import message_id_of, stored_offset
 
 ALICE, BOB = 1001, 1002
 
@@ -145,6 +145,115 @@ def test_linger_answers_a_message_that_arrives_during_the_run(telegram, env, sta
 
     assert [m["text"] for m in telegram.sent()] == ["Echo: are you there?"]
     assert report.answered == 1 and 1.5 <= time.monotonic() - started < 6
+
+
+# ----------------------------------------------------------------------------- staying while people talk (run.stay)
+# Real time: the stand-in long-polls as Telegram does. Each story waits for the bot's answer before its user writes again.
+
+
+def wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.02)
+
+
+def staying_job(env, state_dir, config: Config | None = None, **settings: object):
+    from botjob.wiring import build_job
+
+    return build_job(config or with_run(**settings), env, state_dir)  # on the real clock
+
+
+def writes_again_after_the_answer(telegram, model, text: str, *, after: float, state_dir=None) -> dict[str, float]:
+    """Alice writes ``text`` ``after`` seconds once the bot's first answer reached her; what happened when, filled in
+    as it happens (with the offset stored in ``state_dir`` when the model is asked). Her new message cannot be
+    answered before its ids are noted: the model waits for that."""
+    noted, seen = threading.Event(), {}
+
+    def answer(messages):
+        if text not in str(messages[-1]["content"]):
+            return None  # the echo
+        if state_dir is not None:
+            seen["stored_when_asked"] = stored_offset(state_dir)
+        noted.wait(5)
+        return None
+
+    model.reply_with(answer)
+
+    def alice() -> None:
+        wait_until(lambda: len(telegram.sent()) >= 1)
+        time.sleep(after)
+        seen["written"], update_id = time.monotonic(), telegram.user_says(text, chat_id=ALICE)
+        seen["update_id"], seen["message_id"] = update_id, message_id_of(telegram, update_id)
+        noted.set()
+        wait_until(lambda: len(telegram.sent()) >= 2)
+        seen["answered"] = time.monotonic()
+
+    threading.Thread(target=alice, daemon=True).start()
+    return seen
+
+
+def test_with_a_stay_a_follow_up_is_answered_by_the_same_run_within_seconds_threaded(telegram, model, env, state_dir) -> None:
+    question = telegram.user_says("will it rain today?", chat_id=ALICE)
+    seen = writes_again_after_the_answer(telegram, model, "and tomorrow?", after=1, state_dir=state_dir)
+
+    report = staying_job(env, state_dir, stay=8).run_once()
+    ended = time.monotonic()
+
+    first, follow_up = telegram.sent()
+    assert first["text"] == "Echo: will it rain today?"
+    assert follow_up["text"] == "Echo: and tomorrow?" and follow_up["reply_to_message_id"] == seen["message_id"]
+    assert seen["answered"] - seen["written"] < 3  # within seconds, not at the next scheduled run
+    assert 6.5 <= ended - seen["answered"] <= 8.5  # then it listened for the stay, and ended within it
+    assert report.answered == 2 and report.answered_while_staying == 1 and exit_code(report) == 0
+    assert report.stopped == "nothing new for 8 s after the last answer" and report.stayed > 7
+    assert seen["stored_when_asked"] == question + 1  # the first answer was recorded before the follow-up was asked
+    assert stored_offset(state_dir) == seen["update_id"] + 1
+
+
+@pytest.mark.parametrize("story", ["nothing waits", "group chatter", "a stranger", "a blocked chat"])
+def test_a_run_that_answered_nobody_does_not_stay(telegram, env, state_dir, story) -> None:
+    config = with_run(stay=8)
+    if story == "group chatter":  # not for the bot: skipped
+        telegram.user_says("lunch?", chat_id=-100_777, chat_type="group")
+    elif story == "a stranger":  # refused: no conversation to stay for
+        telegram.user_says("hello", chat_id=BOB)
+        config = dataclasses.replace(config, access=AccessSettings(allow=("@someone_else",)))
+    elif story == "a blocked chat":  # the reply cannot be delivered: failed
+        telegram.user_says("hello", chat_id=ALICE)
+        telegram.block(ALICE)
+    started = time.monotonic()
+
+    report = staying_job(env, state_dir, config=config).run_once()
+
+    assert time.monotonic() - started < 3  # ends at once, not 8 s later
+    assert report.stayed == 0 and report.error is None
+    assert report.stopped == "nothing left to answer; nobody was answered, so no stay"
+
+
+def test_the_stay_never_passes_the_time_budget(telegram, model, env, state_dir) -> None:
+    telegram.user_says("hello", chat_id=ALICE)
+    writes_again_after_the_answer(telegram, model, "still there?", after=1.5)
+    started = time.monotonic()
+
+    report = staying_job(env, state_dir, stay=3.9, time_budget=4).run_once()  # its last answer + 3.9 s is well past 4 s
+
+    assert time.monotonic() - started <= 4.3
+    assert report.stopped == "time budget used up" and report.stayed > 1 and exit_code(report) == 0
+
+
+@pytest.mark.parametrize(("linger", "stay", "stopped"), [
+    (4, 1, "listened for --linger 4 s"),
+    (1, 2.5, "nothing new for 2.5 s after the last answer"),
+])
+def test_with_both_a_linger_and_a_stay_the_run_listens_until_the_later_ends(telegram, env, state_dir, linger, stay, stopped) -> None:
+    telegram.user_says("hello", chat_id=ALICE)
+    started = time.monotonic()
+
+    report = staying_job(env, state_dir, stay=stay).run_once(linger=linger)
+
+    assert report.stopped == stopped and report.answered == 1
+    assert max(linger, stay) - 1 <= time.monotonic() - started <= max(linger, stay) + 1
 
 
 # ----------------------------------------------------------------------------- a trouble that lasts
@@ -390,3 +499,70 @@ def test_fetching_while_replies_go_out_never_asks_twice_from_the_same_offset() -
         assert report.answered == 135 and report.error is None
         assert len(calls_of_get_updates := [c for c in telegram.calls if c[0] == "getUpdates"]) > 2
         assert telegram.throttled_polls == 0, calls_of_get_updates
+
+
+# ----------------------------------------------------------------------------- fetching: a page per batch of work, not per reply
+
+
+def calls_of_get_updates(telegram) -> int:
+    return sum(name == "getUpdates" for name, _ in telegram.calls)
+
+
+def test_a_backlog_from_many_chats_takes_a_handful_of_get_updates_calls_not_one_per_reply(telegram, make_job) -> None:
+    for chat in range(200):
+        telegram.user_says("good morning", chat_id=30_000 + chat)
+
+    report = make_job().run_once()
+
+    assert report.answered == 200 and len(telegram.sent()) == 200
+    assert calls_of_get_updates(telegram) <= 5  # two pages and a look for more; it was one call per reply
+
+
+def test_messages_spread_over_the_backlog_are_one_question_per_chat_even_past_the_first_page(telegram, make_job) -> None:
+    for round_ in range(3):  # a night of 40 people writing now and then: each one's third message is past the first page
+        for chat in range(40):
+            telegram.user_says(f"part {round_}", chat_id=40_000 + chat)
+
+    make_job().run_once()
+
+    for chat in range(40):
+        assert [m["text"] for m in telegram.sent(40_000 + chat)] == ["Echo: part 0\n\npart 1\n\npart 2"]
+
+
+@pytest.mark.parametrize("on_the_first_page", [1, 2])
+def test_a_burst_cut_by_the_end_of_the_first_page_is_one_question(telegram, make_job, on_the_first_page) -> None:
+    first = [telegram.user_says("hi", chat_id=50_000 + chat) for chat in range(100 - on_the_first_page)][0]
+    burst = ["one", "two", "three"][: on_the_first_page + 1]
+    last = [telegram.user_says(text, chat_id=ALICE) for text in burst][-1]
+    assert last == first + 100  # the burst's last message is the second page's first update
+
+    make_job().run_once()
+
+    [answer] = telegram.sent(ALICE)
+    assert answer["text"] == "Echo: " + "\n\n".join(burst)
+
+
+def test_a_newcomer_is_not_kept_waiting_behind_a_slow_answer_while_workers_are_free(telegram, model, env, state_dir) -> None:
+    """After a short page, another look once a worker would idle and a moment has passed: new messages may be there."""
+    CAROL, DAVE = 1003, 1004
+
+    def answer(messages):
+        question = str(messages[-1]["content"])
+        time.sleep({"slow": 3.0, "medium": 1.5}.get(question, 0))
+        return None  # the echo
+
+    model.reply_with(answer)
+    telegram.user_says("quick", chat_id=CAROL)
+    telegram.user_says("medium", chat_id=DAVE)
+    telegram.user_says("slow", chat_id=ALICE)
+
+    def bob() -> None:  # writes while the others are being answered
+        wait_until(lambda: telegram.sent(CAROL))
+        telegram.user_says("hello?", chat_id=BOB)
+
+    threading.Thread(target=bob, daemon=True).start()
+    report = staying_job(env, state_dir).run_once()
+
+    assert report.answered == 4
+    order = [m["chat_id"] for m in telegram.sent()]
+    assert order.index(BOB) < order.index(ALICE)  # taken when Dave's answer freed a worker, not after the slow one

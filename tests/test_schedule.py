@@ -9,7 +9,7 @@ import pytest
 
 from botjob.cli import main
 from botjob.errors import ConfigError
-from botjob.schedule import describe, in_words, parse_schedule, read_crons
+from botjob.schedule import describe, in_words, measured_lines, parse_schedule, read_crons
 
 REPO = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -161,3 +161,32 @@ def test_the_command_prints_the_schedule(capsys: pytest.CaptureFixture[str]) -> 
 def test_the_command_without_a_workflow_file_says_where_to_run_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["schedule", "--workflow", str(tmp_path / "missing.yml")], env={})
     assert code == 2 and "not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- beside it, what GitHub really did
+
+
+def test_what_github_really_did_is_told_beside_what_was_asked() -> None:
+    schedule = parse_schedule(["3-59/10 * * * *"], now=NOON)
+    runs = [NOON - timedelta(minutes=m) for m in (2, 15, 27, 41, 212)]  # 13, 12, 14 and 171 minutes apart
+    text = describe(schedule, measured=measured_lines(runs, schedule, now=NOON))
+    asked = text.index("If every run started on time")
+    measured = text.index("Measured: 14 min apart typically, 2 h 51 min at worst (the last 5 scheduled runs).")
+    assert asked < measured < text.index("Actions minutes:")
+    assert "17 times the 10 min the schedule asks for" in text
+
+
+@pytest.mark.parametrize(
+    ("ago", "words"),
+    [
+        ([], "No scheduled run in the last day: a new workflow's first runs can take hours"),
+        ([30 * 60], "No scheduled run in the last day (the last one came Tue 24 Nov 06:00 UTC): a new workflow's"),
+        ([5, 15, 25], "Only 3 scheduled runs in the last day: too few to tell how far apart GitHub really starts them."),
+    ],
+)
+def test_too_few_runs_to_measure_are_said_as_such(ago: list[int], words: str) -> None:
+    schedule = parse_schedule(["3-59/10 * * * *"], now=NOON)
+    (line,) = measured_lines([NOON - timedelta(minutes=m) for m in ago], schedule, now=NOON)
+    assert line.startswith(words)
+    if not ago:
+        assert "after 60 days without activity" in line  # the likeliest reason, with the way back
