@@ -20,6 +20,7 @@ from .config import Config
 from .conversation import DOWNLOAD_LIMIT, Action, Media, Work
 from .delivery import Delivery, Ledger
 from .errors import BotjobError, Failure, TelegramError
+from .fallback import Retrying, unlimited
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +28,31 @@ TYPING_WAIT = 2.0  # seconds a reply waits, at most, for its "typing…" to reac
 CAPTION_LIMIT = 1024  # a photo's caption: characters for Telegram, UTF-16 code units (never fewer) here
 
 
+# The models of each purpose, asked in the owner's order (fallback.py): each retried with ``retrying``
+# before the next is asked, and no next one once ``time_left`` is gone.
 class Model(Protocol):
-    def reply(self, messages: list[dict[str, Any]]) -> str: ...
+    def reply(self, messages: list[dict[str, Any]], *, retrying: Retrying, time_left: Callable[[], float]) -> str: ...
 
 
 class Speech(Protocol):
-    def transcribe(self, audio: bytes, *, mime_type: str, seconds: int) -> str: ...
+    def transcribe(self, audio: bytes, *, mime_type: str, seconds: int, retrying: Retrying,
+                   time_left: Callable[[], float]) -> str: ...
 
 
 class Pictures(Protocol):
-    def draw(self, prompt: str) -> bytes: ...
+    def draw(self, prompt: str, *, retrying: Retrying, time_left: Callable[[], float]) -> bytes: ...
 
 
 class Memory(Protocol):
     def load(self, chat_id: int) -> list[dict[str, str]]: ...
     def remember(self, chat_id: int, user_text: str, assistant_text: str) -> None: ...
+    def forget(self, chat_id: int) -> bool: ...
+    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
+
+
+class Personas(Protocol):
+    def get(self, chat_id: int) -> str | None: ...
+    def set(self, chat_id: int, persona: str) -> None: ...
     def forget(self, chat_id: int) -> bool: ...
     def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
 
@@ -75,6 +86,7 @@ class Helpers:
     clock: Callable[[], float]
     wall_clock: Callable[[], float]
     show_text: bool = False
+    time_left: Callable[[], float] = unlimited  # seconds of the run's time budget left
 
 
 class Answerer:
@@ -92,6 +104,7 @@ class Answerer:
         memory: Memory | None,
         usage: Usage | None,
         pictures_usage: Usage | None,
+        personas: Personas | None = None,
     ) -> None:
         self.bot = bot
         self.model = model
@@ -102,12 +115,15 @@ class Answerer:
         self.memory = memory
         self.usage = usage
         self.pictures_usage = pictures_usage
+        self.personas = personas
 
     def answer(self, work: Work, ledger: Ledger, report: Any) -> str:
         if work.action is Action.ASK:
             return self._ask(work, ledger, report)
         if work.action is Action.DRAW:
             return self._draw(work, ledger, report)
+        if work.action is Action.PERSONA:
+            return self._persona(work, report)
         if work.action is Action.RESET and self.memory is not None:
             self.memory.forget(self._chat(work))
         return "answered" if self._deliver(work, work.text) else "failed"
@@ -132,13 +148,13 @@ class Answerer:
             if not conversation.visible(work.question):  # a voice note with no words in it
                 raise _NothingHeard()
             history = self.memory.load(self._chat(work)) if self.memory else []
-            messages: list[dict[str, Any]] = conversation.build_prompt(self.config.llm.system_prompt, work.turns, history)
+            messages: list[dict[str, Any]] = conversation.build_prompt(self._system_prompt(work), work.turns, history)
             model = self.model
             if picture is not None:
                 messages, model = conversation.with_image(messages, *picture), self.media.vision or self.model
             if self.helpers.show_text:
                 log.debug("prompt for update %s: %r", work.ids, [m["content"] if isinstance(m["content"], str) else "(parts)" for m in messages])
-            raw = self.helpers.retrying("model", lambda: model.reply(messages))
+            raw = model.reply(messages, retrying=self.helpers.retrying, time_left=self.helpers.time_left)
         except _NothingHeard:
             self._deliver(work, self.config.reply.apology)
             return "failed"
@@ -161,7 +177,8 @@ class Answerer:
         if speech is None:  # voice notes are off: conversation sends these elsewhere
             raise BotjobError("voice notes are off", kind=Failure.MESSAGE)
         audio = self._download(media)
-        return self.helpers.retrying("speech", lambda: speech.transcribe(audio, mime_type=media.mime_type, seconds=media.seconds))
+        return speech.transcribe(audio, mime_type=media.mime_type, seconds=media.seconds,
+                                 retrying=self.helpers.retrying, time_left=self.helpers.time_left)
 
     def _download(self, media: Media) -> bytes:
         """A file's bytes, in memory only: getFile, then the file link (each retried like any call)."""
@@ -186,7 +203,7 @@ class Answerer:
         uploading = self._show(work, "upload_photo")
         started = self.helpers.clock()
         try:
-            png = self.helpers.retrying("pictures", lambda: pictures.draw(work.question))
+            png = pictures.draw(work.question, retrying=self.helpers.retrying, time_left=self.helpers.time_left)
         except BotjobError as error:
             if error.kind is Failure.MESSAGE and getattr(error, "status", None) == 200:
                 self._counted(work, self.pictures_usage)  # drawn and paid for, though no picture came of it
@@ -199,6 +216,38 @@ class Answerer:
         self._counted(work, self.usage)
         self._counted(work, self.pictures_usage)
         return "answered"
+
+    # ------------------------------------------------------------------ personas
+
+    def _system_prompt(self, work: Work) -> str:
+        """The chat's own persona (/persona), else the owner's llm.system_prompt."""
+        persona = self.personas.get(self._chat(work)) if self.personas is not None else None
+        return self.config.llm.system_prompt if persona is None else persona
+
+    def _persona(self, work: Work, report: Any) -> str:
+        """/persona: shows the chat's persona to anyone; sets or resets it for whoever may (in a group, its administrators)."""
+        from .personas import persona_reply
+
+        request, chat = work.persona, self._chat(work)
+        assert request is not None and self.personas is not None, "planned only for a bot that keeps personas"
+        if request.changes:
+            try:
+                allowed = request.may_change if request.may_change is not None else self._administrator(chat, work.asker)
+            except BotjobError as error:
+                if error.kind is not Failure.MESSAGE:
+                    return self._unanswerable(work, error, report)
+                log.info("update %s: whether the sender is an administrator could not be checked (%s); persona unchanged", work.ids, error)
+                return "answered" if self._deliver(work, self.config.reply.persona_unchecked) else "failed"
+            if not allowed:
+                return "answered" if self._deliver(work, self.config.reply.persona_admins_only) else "failed"
+        text = persona_reply(self.personas, chat, request.words, self.config.reply, self.config.llm.system_prompt)
+        log.info("update %s: the chat's persona %s", work.ids, "shown" if not request.changes else "changed")
+        return "answered" if self._deliver(work, text) else "failed"
+
+    def _administrator(self, chat_id: int, user_id: int | None) -> bool:
+        """Whether Telegram says this group member is its creator or one of its administrators."""
+        member = self.helpers.retrying("getChatMember", lambda: self.bot.get_chat_member(chat_id, user_id))
+        return isinstance(member, dict) and member.get("status") in ("creator", "administrator")
 
     # ------------------------------------------------------------------ limits, failures, sending
 

@@ -8,8 +8,9 @@ from .conversation import ChatRules
 from .identity import bot_commands, menu_in_words
 
 
-def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: bool) -> ChatRules:
-    """``schedule``: how often the workflow is set to run, in words; ``remembers``: chat memory is on."""
+def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: bool, keeps_personas: bool = False) -> ChatRules:
+    """``schedule``: how often the workflow is set to run, in words; ``remembers``: chat memory is on;
+    ``keeps_personas``: /persona is on and BOTJOB_STATE_KEY is there to keep personas with."""
     from .media import AUDIO_TYPES  # the media module's imports are for runs that hear or draw
 
     return ChatRules(
@@ -23,7 +24,7 @@ def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: 
         non_text=config.reply.non_text,
         refusal=config.access.refusal,
         schedule=schedule,
-        commands=menu_in_words(bot_commands(remembers, media.pictures is not None)),
+        commands=menu_in_words(bot_commands(remembers, media.pictures is not None, personas=keeps_personas)),
         voice=media.speech is not None,  # a bot that cannot hear says so (reply.voice_off)
         photos=media.vision is not None,
         images=config.media.images,
@@ -37,4 +38,7 @@ def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: 
         file_too_big=config.reply.file_too_big,
         image_usage=config.reply.image_usage,
         images_off=config.reply.images_off,
+        personas=config.chat.personas,
+        keeps_personas=keeps_personas,
+        persona_unavailable=config.reply.persona_unavailable,
     )

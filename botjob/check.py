@@ -11,19 +11,20 @@ from __future__ import annotations
 import io
 import time
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from .config import Config, load_config
+from .config import Config, load_config, model_choices
 from .environment import bot_token, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import BotjobError, ConfigError, Failure
 from .llm import ChatModel
 from .schedule import GITHUB_MINIMUM, parse_schedule, read_crons
-from .wiring import model_target, telegram_client
+from .wiring import chat_models, model_target, telegram_client
 
 OK, WARNING, PROBLEM, UNVERIFIED = "ok", "warning", "problem", "unverified"
 PROBE = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -59,7 +60,7 @@ def run_checks(
     if _usable(lambda: model_url(env, config.llm.base_url)) and _usable(lambda: hf_token(env)) and (
         hf_token(env) or model_target(config, env).base_url
     ):
-        findings.append(_check_model(env, config))
+        findings += _check_model(env, config)
     if _usable(lambda: hf_token(env)):
         findings += _check_media(env, config)
     findings += _check_workflow(workflow, config)
@@ -151,21 +152,52 @@ def _check_telegram(env: Mapping[str, str], config: Config, *, fix: bool) -> lis
         bot.close()
 
 
-def _check_model(env: Mapping[str, str], config: Config) -> Finding:
-    target = model_target(config, env)
+def _check_model(env: Mapping[str, str], config: Config) -> list[Finding]:
+    """The chat model, then each llm.fallback entry: each asked one tiny question."""
     try:
-        model = ChatModel(
-            target,
-            token=hf_token(env),
-            timeout=config.llm.timeout,
-            max_tokens=5,
-            task=config.llm.task,
-        )
-        started = time.monotonic()
-        model.reply(PROBE)
-    except BotjobError as error:
-        return _problem("model", error, about=target.describe())
-    return Finding("model", OK, f"{target.describe()} answered in {time.monotonic() - started:.1f} s")
+        models = chat_models(config, env, max_tokens=5)
+    except ConfigError as error:  # e.g. a fallback on the Hub, and no HF_TOKEN
+        return [_problem("model", error)]
+    return _try_in_order("model", models.models, _ask)
+
+
+def _ask(model: ChatModel) -> str:
+    started = time.monotonic()
+    model.reply(PROBE)
+    return f"answered in {time.monotonic() - started:.1f} s"
+
+
+def _try_in_order(topic: str, models: Sequence[Any], attempt: Callable[[Any], str]) -> list[Finding]:
+    """Each model of a list tried with ``attempt`` (which says how it went, or raises): which would answer.
+
+    A list of one is checked as it always was. In a longer one, a model that fails while another would
+    answer is a warning (the bot answers, through the fallback), and a fallback is named by its setting.
+    """
+    outcomes: list[str | BotjobError] = []
+    for model in models:
+        try:
+            outcomes.append(attempt(model))
+        except BotjobError as error:
+            outcomes.append(error)
+    if len(models) == 1:
+        about, outcome = models[0].target.describe(), outcomes[0]
+        return [_problem(topic, outcome, about=about) if isinstance(outcome, BotjobError) else Finding(topic, OK, f"{about} {outcome}")]
+    answering = next((number for number, outcome in enumerate(outcomes) if isinstance(outcome, str)), None)
+    findings = []
+    for number, (model, outcome) in enumerate(zip(models, outcomes)):
+        where = topic if number == 0 else f"{topic} (fallback {number})"
+        if isinstance(outcome, str):
+            findings.append(Finding(where, OK, f"{model.name} {outcome}"))
+        elif answering is None:
+            findings.append(_problem(where, outcome, about=model.name))
+        else:
+            instead = f"; {models[answering].name} would answer instead" if answering > number else ""
+            findings.append(Finding(where, WARNING, f"{model.name}: {outcome}{instead}",
+                                    outcome.hint or "the service did not answer now: run the check again in a minute"))
+    if answering is not None:
+        order = ", then ".join(model.name for model in models)
+        findings.append(Finding(f"{topic} list", OK, f"asked in this order: {order}; {models[answering].name} would answer"))
+    return findings
 
 
 def _silence() -> bytes:
@@ -180,8 +212,8 @@ def _silence() -> bytes:
 
 
 def _check_media(env: Mapping[str, str], config: Config) -> list[Finding]:
-    """Each media model that is on: a hub model looked up (a request would cost), a URL tried with
-    something tiny; drawing is never tried, since a picture costs."""
+    """Each media model that is on, each of a list in order: a hub model looked up (a request would cost),
+    a URL tried with something tiny; drawing is never tried, since a picture costs."""
     from .wiring import media_models
 
     media = config.media
@@ -190,41 +222,42 @@ def _check_media(env: Mapping[str, str], config: Config) -> list[Finding]:
     except ConfigError as error:
         return [_problem("media", error)]
     findings = []
-    for on, model, topic, setting, switch in (
-        (media.voice, models.speech, "voice notes", "media.speech_model", "media.voice"),
-        (media.photos, models.vision, "photos", "media.vision_model", "media.photos"),
-        (media.images, models.pictures, "pictures", "media.image_model", "media.images"),
+    for on, listed, topic, setting, switch in (
+        (media.voice, models.speech, "voice notes", "speech_model", "media.voice"),
+        (media.photos, models.vision, "photos", "vision_model", "media.photos"),
+        (media.images, models.pictures, "pictures", "image_model", "media.images"),
     ):
         if not on:
             continue
-        if model is None:
+        value = getattr(media, setting)
+        if listed is None:
             findings.append(Finding(
-                topic, WARNING, f"off: {setting} is a Hugging Face model and HF_TOKEN is not set",
-                f"add HF_TOKEN, make {setting} the URL of your own server, or set {switch}: false",
+                topic, WARNING, f"off: media.{setting} {'is a Hugging Face model' if isinstance(value, str) else 'names Hugging Face models only'}"
+                " and HF_TOKEN is not set",
+                f"add HF_TOKEN, make media.{setting} the URL of your own server, or set {switch}: false",
             ))
             continue
-        findings.append(_try_media(topic, model))
+        left_out = [] if hf_token(env) else [choice.model for choice in model_choices(value) if not choice.url]
+        findings += [Finding(topic, WARNING, f"{name} is left out: it is a Hugging Face model and HF_TOKEN is not set",
+                             f"add HF_TOKEN, or remove it from media.{setting}") for name in left_out]
+        findings += _try_in_order(topic, listed.models, _try_media)
     return findings
 
 
-def _try_media(topic: str, model: object) -> Finding:
-    from .llm import ChatModel
+def _try_media(model: Any) -> str:
+    """How one media model answered something tiny, or was looked up; raises when it cannot work."""
     from .media import PictureModel, SpeechModel
 
-    described = model.target.describe()  # type: ignore[attr-defined]
-    try:
-        if isinstance(model, SpeechModel) and model.target.base_url:
-            model.transcribe(_silence(), mime_type="audio/wav", seconds=1)
-            return Finding(topic, OK, f"{described} took a tiny audio file")
-        if isinstance(model, ChatModel):  # a few tokens: cheap enough to try
-            model.reply(PROBE)
-            return Finding(topic, OK, f"{described} answered")
-        model._get_client()  # type: ignore[attr-defined]  # a hub model: its provider and mapping resolved, nothing sent
-    except BotjobError as error:
-        return _problem(topic, error, about=described)
+    if isinstance(model, SpeechModel) and model.target.base_url:
+        model.transcribe(_silence(), mime_type="audio/wav", seconds=1)
+        return "took a tiny audio file"
+    if isinstance(model, ChatModel):  # a few tokens: cheap enough to try
+        model.reply(PROBE)
+        return "answered"
+    model._get_client()  # a hub model: its provider and mapping resolved, nothing sent
     if isinstance(model, PictureModel) and model.target.base_url:
-        return Finding(topic, OK, f"{described} is set (not tried: a picture costs)")
-    return Finding(topic, OK, f"{described} is served (looked up, not tried: a request would cost)")
+        return "is set (not tried: a picture costs)"
+    return "is served (looked up, not tried: a request would cost)"
 
 
 def _check_workflow(workflow: str | Path, config: Config) -> list[Finding]:

@@ -26,7 +26,7 @@ from .requirements import REQUIREMENTS
 
 if TYPE_CHECKING:
     from .config import Config
-    from .run_report import RunReport
+    from .run_report import ModelsUsed, RunReport
     from .state import Cadence
 
 EXIT_OK = 0
@@ -208,8 +208,12 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 
 def _redact_addresses(config: Config, out: actions.Output) -> None:
     """The servers the settings name may carry a key in their address, as BOTJOB_LLM_URL may."""
+    from .config import model_choices
+
     media = config.media
-    addresses = (config.llm.base_url, media.speech_model, media.vision_model, media.image_model)
+    models = (*config.llm.fallback, *(choice for setting in (media.speech_model, media.vision_model, media.image_model)
+                                      for choice in model_choices(setting)))
+    addresses = (config.llm.base_url, *(choice.url for choice in models if choice.url))
     out.redactor.add(secrets_in({}, addresses=addresses))
 
 
@@ -225,6 +229,7 @@ def command_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         job.bot.close()
     out: actions.Output = args.output
     out.print(format_report(report))
+    _fell_back(report, out)
     if report.error is not None:
         _report_error(report.error, out, "warning" if report.error.kind is Failure.TRANSIENT else "error")
     cadence, alarm = _measured_cadence(args.state_dir)
@@ -265,7 +270,28 @@ def format_report(report: RunReport) -> str:
             line += f"; model {sum(report.model_seconds) / len(report.model_seconds):.1f} s per reply"
         if report.stayed:
             line += f"\nstayed {_stay_in_words(report)}"
+        for used in report.models:
+            if used.fell_back:
+                line += f"\nmodels: {models_in_words(used)}"
     return f"{line}\nstopped: {report.stopped}"
+
+
+def models_in_words(used: ModelsUsed) -> str:
+    """Who answered and who was set aside, in one line: model names (the owner's settings) and counts only."""
+    first = used.models[0]
+    aside = [f"{model.name} set aside ({model.set_aside})" for model in used.models if model.set_aside]
+    answered = [f"{model.answered} answered by {'the fallback ' if model is not first else ''}{model.name}"
+                for model in used.models if model.answered]
+    return f"{used.purpose}: " + "; ".join([*aside, ", ".join(answered) or "none answered"])
+
+
+def _fell_back(report: RunReport, out: actions.Output) -> None:
+    """A warning for each list of models where the first was set aside or another answered: the owner
+    should fix the first, though no one waited (runs stay green while a fallback answers)."""
+    for used in report.models:
+        if used.fell_back:
+            fix = next((model.fix for model in used.models if model.fix), None)
+            _report_error(BotjobError(models_in_words(used), hint=fix), out, "warning")
 
 
 def _stay_in_words(report: RunReport) -> str:
@@ -292,6 +318,7 @@ def report_markdown(report: RunReport, *, cadence: Cadence | None = None, alarm:
         rows.append(("model latency (avg / max)", f"{average:.1f} s / {max(report.model_seconds):.1f} s"))
     if report.stayed:
         rows.append(("stayed", _stay_in_words(report)))
+    rows += [("models", models_in_words(used).replace("|", "\\|")) for used in report.models if used.fell_back]
     rows.append(("stopped", report.stopped))
     if cadence is not None:
         from .cadence import in_words

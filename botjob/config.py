@@ -23,6 +23,17 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
 
 @dataclass(frozen=True)
+class ModelChoice:
+    """One model of a list (llm.fallback, a media model given as a list): a Hugging Face model id with its
+    provider ("" = the provider setting of its purpose), or the ``url`` of a server of the owner's, with the
+    model name to ask it for ("" = the name it lists)."""
+
+    model: str = ""
+    provider: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class LLMSettings:
     model: str = DEFAULT_MODEL
     provider: str = "auto"
@@ -35,6 +46,7 @@ class LLMSettings:
     max_tokens: int = 512
     temperature: float = 0.7
     timeout: float = 60.0
+    fallback: tuple[ModelChoice, ...] = ()  # asked in order when the model above cannot answer (wiring.chat_models)
 
 
 @dataclass(frozen=True)
@@ -44,22 +56,24 @@ class ChatSettings:
     reply_context: bool = True
     memory_turns: int = 0  # 0 = no memory; needs BOTJOB_STATE_KEY
     format: str = "markdown"  # the model's Markdown shown as Telegram formatting; "plain": as it came
+    personas: bool = True  # /persona: a chat sets its own system prompt (kept with BOTJOB_STATE_KEY)
 
 
 @dataclass(frozen=True)
 class MediaSettings:
-    """Voice notes, photos and pictures. Each model is a hub id (with its provider) or a URL."""
+    """Voice notes, photos and pictures. Each model is a hub id (with its provider) or a URL, or a list of
+    them, asked in order (model_choices)."""
 
     voice: bool = True  # voice notes and audio files are transcribed and answered (round video messages are not)
-    speech_model: str = "openai/whisper-large-v3"
+    speech_model: str | tuple[ModelChoice, ...] = "openai/whisper-large-v3"
     speech_provider: str = "hf-inference"  # pinned: "auto" takes the mapping's first provider, which may refuse OGG
     max_voice_seconds: int = 120  # longer notes get reply.voice_too_long, with no model call
     show_transcript: bool = False  # show "🎤 what was heard" above the answer
     photos: bool = True  # photos and images sent as files are read by the vision model
-    vision_model: str = "zai-org/GLM-4.6V-Flash"
+    vision_model: str | tuple[ModelChoice, ...] = "zai-org/GLM-4.6V-Flash"
     vision_provider: str = "auto"
     images: bool = False  # /image <prompt> draws a picture: off by default, pictures cost more than words
-    image_model: str = "black-forest-labs/FLUX.1-schnell"
+    image_model: str | tuple[ModelChoice, ...] = "black-forest-labs/FLUX.1-schnell"
     image_provider: str = "hf-inference"  # pinned, as for speech
     images_per_day: int = 3  # pictures per chat per day (UTC); 0 = no limit
 
@@ -89,6 +103,25 @@ class ReplySettings:
     image_usage: str = "Tell me what to draw, for example: /image a lighthouse at dusk, in watercolour"
     images_off: str = "I don't draw pictures here."
     images_limit: str = "That's all the pictures I can draw for you today. Let's draw again tomorrow!"
+    # /persona. {persona}: the chat's persona, or llm.system_prompt while it has none; {limit}: the most kept.
+    persona_shown: str = (
+        "Here I answer as:\n\n{persona}\n\n"
+        "To change it: /persona followed by how I should answer. /persona reset goes back to my usual self."
+    )
+    persona_default: str = (
+        "Here I answer as my owner set me up:\n\n{persona}\n\n"
+        "To change it for this chat: /persona followed by how I should answer, "
+        "e.g. /persona You are a patient maths teacher."
+    )
+    persona_set: str = "Done: from now on I answer here as you described. /persona shows it, /persona reset undoes it."
+    persona_too_long: str = "It was too long, so I kept only its first {limit} characters (a persona goes with every question)."
+    persona_reset: str = "Done: I'm back to my usual self here."
+    persona_admins_only: str = "Only this group's administrators can change how I answer here. /persona shows how I answer now."
+    persona_unchecked: str = (
+        "I couldn't check that you are an administrator of this group, so nothing changed. "
+        "(Telegram shows a bot the members of some groups only when it is an administrator there.)"
+    )
+    persona_unavailable: str = "I can't keep a persona here: my owner hasn't set up a key to store it privately."
 
 
 @dataclass(frozen=True)
@@ -251,6 +284,8 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
         if f"{prefix}.{key}" == "access.allow":
             _check_allow_list(values[key], source)  # type: ignore[arg-type]
     section = section_type(**values)
+    if isinstance(section, LLMSettings):
+        _check_fallback(section, source)
     if isinstance(section, MediaSettings):
         _check_media_models(section, source)
     if isinstance(section, RunSettings):
@@ -280,8 +315,8 @@ _HUB_ID = re.compile(r"(?:\b[\w.-]{1,96}\b/)?\b[\w.-]{1,96}\b", re.ASCII)
 
 
 def _check_media_models(media: MediaSettings, source: str) -> None:
-    """Each media model that is on must be a Hub model id or an http(s) URL, found now rather
-    than at the first voice note or /image, where the library's own message would stop the run."""
+    """Each media model that is on must be a Hub model id or an http(s) URL (or a list of them), found now
+    rather than at the first voice note or /image, where the library's own message would stop the run."""
     for switch, setting, example in (
         ("voice", "speech_model", "http://localhost:8080/speech"),
         ("photos", "vision_model", "http://localhost:8080/v1"),
@@ -289,22 +324,102 @@ def _check_media_models(media: MediaSettings, source: str) -> None:
     ):
         if not getattr(media, switch):
             continue
-        key, model = f"media.{setting}", getattr(media, setting).strip()
+        key, value = f"media.{setting}", getattr(media, setting)
         listed = f"a model from {SERVED_MODELS[key]}"
-        if model.lower().startswith(("http://", "https://")):
-            check_address(f"{source}: '{key}'", model, example=example)
-        elif not model:
+        if not model_choices(value):  # an empty list
             raise ConfigError(f"{source}: '{key}' is empty while media.{switch} is on",
                               hint=f"set it to {listed}, or to your own server's URL; or set media.{switch}: false")
-        elif "://" in model or ":" in model or model.lower().startswith("localhost"):
-            raise ConfigError(f"{source}: '{key}' looks like an address without http:// or https://",
-                              hint=f"write the whole address, e.g. {example}, or use {listed}")
-        elif not _HUB_ID.fullmatch(model) or "--" in model or ".." in model:
-            raise ConfigError(f"{source}: '{key}' is neither a Hugging Face model id (owner/name) nor an http(s) URL",
-                              hint=f"set it to {listed}, e.g. {getattr(MediaSettings(), setting)}")
+        for number, choice in enumerate(model_choices(value), 1):
+            where = f"{source}: '{key}'" + ("" if isinstance(value, str) else f" entry {number}")
+            if choice.url and choice.model and setting != "vision_model":
+                kind = "speech" if setting == "speech_model" else "picture"
+                raise ConfigError(f"{where} names a model for a {kind} URL, which is asked for none",
+                                  hint=f"write the address alone, e.g. {example}: the server answers with its own model")
+            _check_model_choice(choice, where=where, listed=listed, example=example,
+                                default=str(getattr(MediaSettings(), setting)),
+                                empty=f"set it to {listed}, or to your own server's URL; or set media.{switch}: false",
+                                empty_words=f" while media.{switch} is on")
+
+
+def _check_fallback(llm: LLMSettings, source: str) -> None:
+    """Each fallback model must be one that can be asked, found now rather than when the first model fails."""
+    listed = f"a model from {SERVED_MODELS['llm.model']}"
+    for number, choice in enumerate(llm.fallback, 1):
+        _check_model_choice(choice, where=f"{source}: 'llm.fallback' entry {number}", listed=listed,
+                            example="http://localhost:8080/v1", default=DEFAULT_MODEL,
+                            empty=f"set it to {listed}, or to your own server's URL; or remove the entry")
+
+
+def _check_model_choice(choice: ModelChoice, *, where: str, listed: str, example: str, default: str, empty: str,
+                        empty_words: str = "") -> None:
+    """A model of a setting: an http(s) address with a host, or a Hub model id; the value is never repeated,
+    as an address may carry a key."""
+    model = choice.model
+    if choice.url:
+        check_address(where, choice.url, example=example)
+    elif not model:
+        raise ConfigError(f"{where} is empty{empty_words}", hint=empty)
+    elif model.lower().startswith(("http://", "https://")):  # {model: http://...}: a mapping names an address by url
+        raise ConfigError(f"{where} gives an address as model", hint=f"write it as url: (e.g. {{url: {example}}}), or use {listed}")
+    elif "://" in model or ":" in model or model.lower().startswith("localhost"):
+        raise ConfigError(f"{where} looks like an address without http:// or https://",
+                          hint=f"write the whole address, e.g. {example}, or use {listed}")
+    elif not _HUB_ID.fullmatch(model) or "--" in model or ".." in model:
+        raise ConfigError(f"{where} is neither a Hugging Face model id (owner/name) nor an http(s) URL",
+                          hint=f"set it to {listed}, e.g. {default}")
+
+
+def model_choices(setting: str | tuple[ModelChoice, ...]) -> tuple[ModelChoice, ...]:
+    """A model setting as the models it names, in order: a single model is a list of one."""
+    return (_choice(setting),) if isinstance(setting, str) else setting
+
+
+def _choice(text: str) -> ModelChoice:
+    text = text.strip()
+    return ModelChoice(url=text) if text.lower().startswith(("http://", "https://")) else ModelChoice(model=text)
+
+
+MODEL_ENTRIES = ("a Hugging Face model id (owner/name), {model: owner/name, provider: name}, "
+                 "an http(s) URL, or {url: ..., model: name}")
+
+
+def _holds_models(expected: object) -> bool:
+    """Whether a setting takes models: llm.fallback (a list), the media models (one, or a list)."""
+    return any(ModelChoice in typing.get_args(kind) for kind in (expected, *typing.get_args(expected)))
+
+
+def _models(value: object, *, one: bool, source: str, key: str) -> object:
+    """A model setting as written: one model stays a string where one is allowed (``one``), a list (or a
+    single entry where a list is expected) becomes ModelChoices."""
+    if value is None:
+        return "" if one else ()
+    if isinstance(value, str) and one:
+        return value
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: '{key}' must be a model or a list of models, not {type(value).__name__}",
+                          hint=f"write each as {MODEL_ENTRIES}")
+    return tuple(_model_entry(entry, f"{source}: '{key}' entry {number}") for number, entry in enumerate(value, 1))
+
+
+def _model_entry(entry: object, where: str) -> ModelChoice:
+    if isinstance(entry, str):
+        return _choice(entry)
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be text or a mapping, not {type(entry).__name__}", hint=f"write it as {MODEL_ENTRIES}")
+    keys = {str(name) for name in entry}
+    if not keys or not (keys <= {"model", "provider"} or keys <= {"url", "model"}) or keys == {"provider"}:
+        raise ConfigError(f"{where} has the keys {', '.join(sorted(keys)) or '(none)'}", hint=f"write it as {MODEL_ENTRIES}")
+    for name, text in entry.items():
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}: '{name}' must be text", hint=f"write it as {MODEL_ENTRIES}")
+    return ModelChoice(**{str(name): text.strip() for name, text in entry.items()})
 
 
 def _check_type(value: object, expected: object, *, source: str, key: str) -> object:
+    if _holds_models(expected):  # llm.fallback, media.*_model
+        return _models(value, one=str in typing.get_args(expected), source=source, key=key)
     if expected is str and value is None:  # "base_url:" with nothing after it
         return ""
     words = [w for arg in typing.get_args(expected) if typing.get_origin(arg) is Literal for w in typing.get_args(arg)]

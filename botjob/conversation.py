@@ -67,6 +67,7 @@ class Incoming:
     date: int = 0  # when it was sent (Unix time)
     moved: tuple[int, int] | None = None  # a group became a supergroup: (old chat id, new chat id)
     media: Media | None = None  # a voice note or picture the bot can hear or see
+    sender_chat_id: int | None = None  # sent on behalf of a chat: a group's anonymous administrator, a channel
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,21 @@ class Action(enum.Enum):
     ASK = "ask"  # the model answers (having heard or seen the media first)
     DRAW = "draw"  # a picture model draws ``question``
     RESET = "reset"  # forget the chat's memory, then say so
+    PERSONA = "persona"  # show, set or reset the chat's persona, then say so
+
+
+@dataclass(frozen=True)
+class PersonaRequest:
+    """What /persona asks, and whether its sender may change the chat's persona."""
+
+    words: str  # after the command: "" shows the persona, "reset" goes back to llm.system_prompt, else the new one
+    # True in private and for a group's anonymous administrator; False for a message sent on behalf of another
+    # chat (a channel); None for a group member, whom Telegram is asked about (getChatMember).
+    may_change: bool | None
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.words)
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,7 @@ class Work:
     sent_at: int = 0  # when its oldest message was sent (Unix time; 0 if unknown)
     moved: tuple[int, int] | None = None  # SKIP: a group became a supergroup, (old chat id, new chat id)
     media: tuple[Media, ...] = ()  # ASK: voice notes to hear (their marks stand in the turns) or a picture to see
+    persona: PersonaRequest | None = None  # PERSONA: what it asks
 
     @property
     def ids(self) -> str:
@@ -134,6 +151,9 @@ class ChatRules:
     file_too_big: str = ""
     image_usage: str = ""
     images_off: str = ""
+    personas: bool = False  # /persona is a command (chat.personas)
+    keeps_personas: bool = False  # and BOTJOB_STATE_KEY is there to keep them with
+    persona_unavailable: str = ""
 
 
 def _is_id(value: object) -> bool:
@@ -175,6 +195,7 @@ def parse_update(update: Any) -> Incoming | None:
     sender = message.get("from") if isinstance(message.get("from"), dict) else {}
     quoted = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
     quoted_sender = quoted.get("from") if isinstance(quoted.get("from"), dict) else {}
+    sender_chat = message.get("sender_chat") if isinstance(message.get("sender_chat"), dict) else {}
     return Incoming(
         update_id=update_id,
         chat_id=chat["id"],
@@ -190,6 +211,7 @@ def parse_update(update: Any) -> Incoming | None:
         date=message["date"] if _is_id(message.get("date")) else 0,
         moved=_migration(message, chat["id"]),
         media=_media_of(message),
+        sender_chat_id=sender_chat.get("id") if _is_id(sender_chat.get("id")) else None,
     )
 
 
@@ -307,6 +329,8 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
             )
         if name == "image":
             return _draw(incoming, (incoming.text or "")[command.end():].strip(), rules)
+        if name == "persona" and rules.personas:
+            return _persona(incoming, (incoming.text or "")[command.end():].strip(), rules)
         if addressed:
             return _say(incoming, _fill(rules.help, rules))
         return _skip(incoming, "command for another bot")
@@ -368,6 +392,23 @@ def _draw(incoming: Incoming, prompt: str, rules: ChatRules) -> Work:
     return Work(
         Action.DRAW, (incoming.update_id,), incoming.chat_id, incoming.message_id,
         question=prompt, asker=incoming.sender_id, sent_at=incoming.date,
+    )
+
+
+def _persona(incoming: Incoming, words: str, rules: ChatRules) -> Work:
+    if not rules.keeps_personas:  # without BOTJOB_STATE_KEY a persona could not be kept privately
+        return _say(incoming, rules.persona_unavailable)
+    if incoming.chat_type not in GROUP_TYPES:
+        may_change: bool | None = True
+    elif incoming.sender_chat_id is not None:
+        # Only administrators may write as the group itself; a channel writing in a group is none of its members.
+        may_change = incoming.sender_chat_id == incoming.chat_id
+    else:
+        may_change = None if incoming.sender_id is not None else False
+    return Work(
+        Action.PERSONA, (incoming.update_id,), incoming.chat_id, incoming.message_id,
+        asker=incoming.sender_id, sent_at=incoming.date,
+        persona=PersonaRequest(words if visible(words) else "", may_change),
     )
 
 

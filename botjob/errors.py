@@ -62,7 +62,7 @@ WEBHOOK_HINT = "a webhook is set for this bot: delete it (python -m botjob check
 POLLER_HINT = "another process polls this bot with getUpdates: stop it (or revoke the token in @BotFather)"
 
 # Methods whose 400/403/404 answers concern one chat, message or file, not the whole bot.
-_PER_CHAT_METHODS = {"sendmessage", "sendphoto", "sendchataction", "setmessagereaction", "getfile", "download"}
+_PER_CHAT_METHODS = {"sendmessage", "sendphoto", "sendchataction", "setmessagereaction", "getfile", "download", "getchatmember"}
 
 
 class TelegramError(BotjobError):

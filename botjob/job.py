@@ -20,12 +20,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from . import conversation
-from .answering import Answerer, Helpers, MediaModels, Memory, Model, Usage
+from .answering import Answerer, Helpers, MediaModels, Memory, Model, Personas, Usage
 from .chat_rules import chat_rules
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
 from .delivery import Delivery, Ledger
 from .errors import BotjobError, Failure
+from .fallback import Fallback
 from .identity import Identity, bot_commands
 from .intake import PAGE_SIZE, Intake
 from .lasting_trouble import follow_trouble
@@ -57,6 +58,7 @@ class BatchJob:
         usage: Usage | None = None,
         media: MediaModels = MediaModels(),
         pictures_usage: Usage | None = None,
+        personas: Personas | None = None,
         schedule: Callable[[], str] = lambda: "every few minutes",
         stay: float = 0.0,
         show_text: bool = False,
@@ -67,6 +69,7 @@ class BatchJob:
     ) -> None:
         self.bot, self.model, self.store, self.config = bot, model, store, config
         self.memory, self.usage, self.media, self.pictures_usage = memory, usage, media, pictures_usage
+        self.personas = personas  # None: /persona is off, or there is no BOTJOB_STATE_KEY to keep personas with
         self._schedule = schedule  # read only when a greeting needs it
         self.stay = stay  # run.stay in seconds, "auto" already decided (wiring.stay_seconds)
         self.show_text = show_text  # local debugging only; never set inside GitHub Actions
@@ -74,8 +77,8 @@ class BatchJob:
         self.pacer = pacer or Pacer()
         self._deadline = 0.0
         self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
-        self._moves = MovedChats(memory, usage, self._counting)
-        self._me = Identity(bot, store, bot_commands(memory is not None, media.pictures is not None),
+        self._moves = MovedChats(memory, usage, self._counting, personas=personas)
+        self._me = Identity(bot, store, bot_commands(memory is not None, media.pictures is not None, personas=personas is not None),
                             retrying=self._retrying, beside=self._beside, lock=self._counting)
         self._identity = BotIdentity(0)
         self._listening = Listening(0.0, 0.0)
@@ -99,6 +102,8 @@ class BatchJob:
         self._listening = Listening(started, self._deadline, linger=linger, stay=self.stay)
         self._stopping.clear()
         self._me.new_run()
+        for models in self._model_lists():
+            models.new_run()  # a model set aside by the last run is asked again
         ledger = Ledger(self.store, checkpoint, report)
         try:
             if dry_run:
@@ -108,6 +113,7 @@ class BatchJob:
         except BotjobError as error:
             report.error = error
             report.stopped = "transient failure, the next run retries" if error.kind is Failure.TRANSIENT else "needs the owner"
+        report.models = [used for models in self._model_lists() if (used := models.used()) is not None]
         if not dry_run:
             self._listening.tell(report, self.clock())
             follow_trouble(self.store, report, now=self.wall_clock(), alert_after=self.config.run.alert_after)
@@ -140,10 +146,12 @@ class BatchJob:
         helpers = Helpers(
             retrying=self._retrying, beside=self._beside, chat_of=self._moves.where, count=turns.count,
             counting=self._counting, clock=self.clock, wall_clock=self.wall_clock, show_text=self.show_text,
+            time_left=self._time_left,
         )
         turns.answerer = Answerer(
             self.bot, self.model, self.config, delivery, helpers,
             media=self.media, memory=self.memory, usage=self.usage, pictures_usage=self.pictures_usage,
+            personas=self.personas,
         )
         intake = Intake(self.bot, ledger, report, retrying=self._retrying, clock=self.clock)
         running: dict[Future[None], int] = {}
@@ -216,7 +224,13 @@ class BatchJob:
 
     @functools.cached_property
     def rules(self) -> ChatRules:
-        return chat_rules(self.config, self._schedule(), self.media, remembers=self.memory is not None)
+        return chat_rules(self.config, self._schedule(), self.media, remembers=self.memory is not None,
+                          keeps_personas=self.personas is not None)
+
+    def _model_lists(self) -> list[Fallback]:
+        """The lists of models this job asks (chat, hearing, reading images, drawing); a dry run's has none."""
+        media = self.media
+        return [models for models in (self.model, media.speech, media.vision, media.pictures) if isinstance(models, Fallback)]
 
     # ------------------------------------------------------------------ beside the work: "typing…", the menu, the model client
 

@@ -2,7 +2,8 @@
 
 A passing trouble exits 0, so one bad minute alarms nobody; one that keeps
 every run from answering anyone for ``run.alert_after`` fails the run, so
-that GitHub e-mails the owner.
+that GitHub e-mails the owner. A run that a fallback model (llm.fallback)
+carried got through: it ends the trouble, and says who answered instead.
 """
 
 from __future__ import annotations

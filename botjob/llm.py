@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from .config import SERVED_MODELS
+from .config import SERVED_MODELS, ModelChoice
 from .errors import BotjobError, ConfigError, Failure
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,27 @@ class ModelTarget:
     base_url: str = ""
     endpoint_model: str = ""  # name sent to an endpoint; empty = ask its /v1/models
 
+    @classmethod
+    def of(cls, choice: ModelChoice, provider: str) -> ModelTarget:
+        """A model of a list (llm.fallback, a media list); ``provider`` serves a hub id that names none."""
+        if choice.url:
+            return cls(model=choice.url, base_url=choice.url, endpoint_model=choice.model)
+        return cls(model=choice.model, provider=choice.provider or provider)
+
     def describe(self) -> str:
         # Only the host of an endpoint: its URL may carry a key, and logs may be public.
         host = urlsplit(self.base_url).hostname or "(unparsable URL)"
         return f"endpoint {host}" if self.base_url else f"{self.model} via provider {self.provider}"
+
+    @property
+    def name(self) -> str:
+        """What the owner's reports call it: the hub id (with a provider other than "auto"), or a server's
+        scheme, host and port (with the model name it is asked for), never the key its address may carry."""
+        if not self.base_url:
+            return self.model if self.provider == "auto" else f"{self.model} via {self.provider}"
+        parts = urlsplit(self.base_url)
+        address = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # the user and password left out
+        return f"{self.endpoint_model} at {address}" if self.endpoint_model else address
 
 
 class HostedModel:
@@ -102,7 +119,7 @@ class HostedModel:
 
     def __init__(self, target: ModelTarget, *, token: str | None, timeout: float, setting: str, purpose: str) -> None:
         if not target.base_url and not token:
-            where = "no BOTJOB_LLM_URL is given" if setting == "llm.model" else f"{setting} is not a URL"
+            where = "no BOTJOB_LLM_URL is given" if setting == "llm.model" else f"{target.model} in {setting} is not a URL"
             raise ConfigError(f"HF_TOKEN is not set, and {where}", hint=TOKEN_HINT)
         self.target = target
         self.setting = setting
@@ -194,7 +211,13 @@ class HostedModel:
         )
 
     def _provider_setting(self) -> str:
+        if self.setting == "llm.fallback":
+            return "provider of its llm.fallback entry"
         return self.setting.replace("_model", "_provider") if self.setting.startswith("media.") else "llm.provider"
+
+    @property
+    def name(self) -> str:
+        return self.target.name
 
     def _not_an_hf_token_hint(self) -> str:
         return (

@@ -1,4 +1,4 @@
-"""Groups that became supergroups: where each chat lives now, with its memory and daily count moved along."""
+"""Groups that became supergroups: where each chat lives now, with its memory, persona and daily count moved along."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ class Savable(Movable, Protocol):
 class MovedChats:
     """Old chat id -> new, for the replies; ``counting`` is the lock the daily count is kept under."""
 
-    def __init__(self, memory: Movable | None, usage: Savable | None, counting: threading.Lock) -> None:
+    def __init__(
+        self, memory: Movable | None, usage: Savable | None, counting: threading.Lock, *, personas: Movable | None = None
+    ) -> None:
         self.memory = memory
         self.usage = usage
+        self.personas = personas
         self.counting = counting
         self._moved: dict[int, int] = {}
         self._moving = threading.Lock()  # one move at a time, each whole before it is recorded
@@ -32,7 +35,7 @@ class MovedChats:
         return self._moved.get(chat_id, chat_id)
 
     def moved(self, old_chat_id: int, new_chat_id: int) -> None:
-        """Replies, memory and today's count follow a group that became a supergroup.
+        """Replies, memory, the persona and today's count follow a group that became a supergroup.
 
         Both chats' workers may hear of the move at once (each gets a service message): the second
         waits until the first has moved everything, and the move is recorded only then, so the
@@ -43,9 +46,11 @@ class MovedChats:
                 return
             if self.memory is not None:
                 self.memory.move(old_chat_id, new_chat_id)
+            if self.personas is not None:
+                self.personas.move(old_chat_id, new_chat_id)
             with self.counting:
                 if self.usage is not None:
                     self.usage.move(old_chat_id, new_chat_id)
                     self.usage.save()
                 self._moved[old_chat_id] = new_chat_id
-        log.info("a group became a supergroup: its replies, memory and daily count follow it")
+        log.info("a group became a supergroup: its replies, memory, persona and daily count follow it")

@@ -7,6 +7,30 @@ from dataclasses import dataclass, field
 from .errors import BotjobError, Failure
 
 
+@dataclass(frozen=True)
+class ModelTally:
+    """One model of a list in one run: the calls it answered, and why it was set aside ("" = it was not)."""
+
+    name: str  # the owner's setting, as fallback.py names it: a hub id, or a server's address without its key
+    answered: int = 0
+    set_aside: str = ""
+    fix: str = ""  # how the owner fixes what set it aside
+
+
+@dataclass(frozen=True)
+class ModelsUsed:
+    """Which model of a list (llm.model and llm.fallback, or a media model list) answered how many calls."""
+
+    purpose: str  # "chat", "speech recognition", "reading images", "pictures"
+    models: tuple[ModelTally, ...]
+
+    @property
+    def fell_back(self) -> bool:
+        """Another model than the first answered: the owner hears who and why. (When none answered, the
+        run's error says why, model by model.)"""
+        return any(model.answered for model in self.models[1:])
+
+
 @dataclass
 class RunReport:
     offset_before: int
@@ -18,6 +42,7 @@ class RunReport:
     would_answer: int = 0  # dry run: updates that would get a reply
     model_calls: int = 0
     model_seconds: list[float] = field(default_factory=list)
+    models: list[ModelsUsed] = field(default_factory=list)  # each model list that was asked: who answered, who was set aside
     stay: float = 0.0  # run.stay in force: seconds it keeps listening after its last answer (0 = off)
     stayed: float = 0.0  # seconds it kept listening once it had answered what was waiting (run.stay, --linger)
     answered_while_staying: int = 0  # of ``answered``, the updates that came in meanwhile

@@ -28,6 +28,7 @@ PICTURES_FILE = "pictures.json"  # pictures drawn per chat today (memory.DailyUs
 TROUBLE_FILE = "trouble.json"  # when a passing trouble began, while it lasts
 CADENCE_FILE = "cadence.json"  # how far apart GitHub really started the scheduled runs (botjob.cadence)
 MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
+PERSONAS_DIR = "personas"  # each chat's own system prompt, encrypted (personas.ChatPersonas)
 
 
 @dataclass(frozen=True)

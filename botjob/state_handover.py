@@ -21,7 +21,8 @@ from pathlib import Path
 
 from botjob.errors import BotjobError, Failure
 from botjob.state import (
-    CADENCE_FILE, MEMORY_DIR, OFFSET_FILE, PICTURES_FILE, PROFILE_FILE, TROUBLE_FILE, USAGE_FILE, write_atomically,
+    CADENCE_FILE, MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, PROFILE_FILE, TROUBLE_FILE, USAGE_FILE,
+    write_atomically,
 )
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,15 @@ JSON_FILES = frozenset({OFFSET_FILE, PROFILE_FILE, USAGE_FILE, PICTURES_FILE, TR
 NOT_THE_RUNS = frozenset({"heartbeat.json", "README.md"})
 SET_ASIDE = re.compile(r"offset\.json\.bad-\d{8}T\d{6}(-\d+)?")  # state.StateStore._set_aside's copies of a damaged offset
 MEMORY_FILE = re.compile(r"[0-9a-f]{32}\.bin")  # memory.keyed_name / chat_key (32 hex digits) + MEMORY_SUFFIX
+PERSONA_FILE = re.compile(r"[0-9a-f]{32}\.bin")  # memory.keyed_name(..., "persona", chat) + personas.PERSONA_SUFFIX
+ENCRYPTED_DIRS = (MEMORY_DIR, PERSONAS_DIR)  # folders of Fernet tokens, one file per chat
 TEMP_FILE = re.compile(r"\..+\.tmp")  # state.write_atomically's temp files, left by a run that was stopped mid-write
 
 # Far above what a bot on a schedule writes (a day's counts for ~40,000 chats; a hundred long turns of
 # memory), far below what would burden the repository's history.
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_MEMORY_BYTES = 16 * 1024 * 1024
+MAX_PERSONA_BYTES = 64 * 1024  # a persona of 1,000 characters pads to 4 KiB (8 KiB if it is all escapes)
 MAX_TOTAL_BYTES = 256 * 1024 * 1024
 
 _FERNET_OVERHEAD = 1 + 8 + 16 + 32  # version, time, IV, HMAC around the AES blocks
@@ -105,7 +109,7 @@ def _read_handed_on(source: Path, state: Path) -> dict[str, bytes]:
             continue
         if not stat.S_ISREG(mode.st_mode):
             raise _refused(f"holds {_shown(name)} as a folder or device, where the bot writes a file", source)
-        bound = MAX_MEMORY_BYTES if kind == "memory" else MAX_JSON_BYTES
+        bound = {"memory": MAX_MEMORY_BYTES, "persona": MAX_PERSONA_BYTES}.get(kind, MAX_JSON_BYTES)
         if mode.st_size > bound:
             raise _refused(f"holds {_shown(name)} of {mode.st_size:,} bytes, more than the {bound:,} the bot ever writes", source)
         content = _read_no_follow(Path(entry.path))
@@ -149,6 +153,8 @@ def _kind_of(name: str) -> str | None:
     folder, _, leaf = name.rpartition("/")
     if folder == MEMORY_DIR and MEMORY_FILE.fullmatch(leaf):
         return "memory"
+    if folder == PERSONAS_DIR and PERSONA_FILE.fullmatch(leaf):
+        return "persona"
     return None
 
 
@@ -159,7 +165,7 @@ def _shape_problem(kind: str, content: bytes) -> str | None:
         except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past what json can read
             return "not JSON"
         return None if isinstance(document, dict) else "not a JSON object"
-    if kind == "memory":
+    if kind in ("memory", "persona"):
         return None if _is_fernet_token(content.strip()) else "not a Fernet token"
     return None
 
@@ -176,8 +182,8 @@ def _is_fernet_token(token: bytes) -> bool:
 
 
 def _check_destination(state: Path) -> None:
-    """The checkout's own state/ (and memory/ in it) must be folders, not links that lead elsewhere."""
-    for folder in (state, state / MEMORY_DIR):
+    """The checkout's own state/ (and memory/ and personas/ in it) must be folders, not links that lead elsewhere."""
+    for folder in (state, *(state / name for name in ENCRYPTED_DIRS)):
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             raise RefusedState(
                 f"{folder} in the checkout is a link or a file, not a folder: nothing was saved",
@@ -188,7 +194,7 @@ def _check_destination(state: Path) -> None:
 def _known_files(state: Path) -> set[str]:
     """The bot's own files in the checkout's state/, by their path inside it."""
     known: set[str] = set()
-    for folder, prefix in ((state, ""), (state / MEMORY_DIR, f"{MEMORY_DIR}/")):
+    for folder, prefix in ((state, ""), *((state / name, f"{name}/") for name in ENCRYPTED_DIRS)):
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:

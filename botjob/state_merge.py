@@ -3,8 +3,8 @@
 Two runs (or a run and the owner) may both change state/. Taking either side
 whole would lose what the other one saved, so each file is merged by its
 meaning: the offset is the higher one with the finished ids of both above it,
-daily counts the larger per chat, a chat's memory the newer file (padding does
-not touch the token's time: it is inside the encryption).
+daily counts the larger per chat, a chat's memory or persona the newer file
+(padding does not touch the token's time: it is inside the encryption).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import binascii
 import json
 from pathlib import PurePosixPath
 
-from botjob.state import MEMORY_DIR, OFFSET_FILE, PICTURES_FILE, USAGE_FILE
+from botjob.state import MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, USAGE_FILE
 
 
 def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
@@ -28,7 +28,7 @@ def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
             return _merge_offsets(json.loads(theirs), json.loads(ours))
         if path.as_posix() in (USAGE_FILE, PICTURES_FILE):
             return _merge_usage(json.loads(theirs), json.loads(ours))
-        if path.parent.as_posix() == MEMORY_DIR:
+        if path.parent.as_posix() in (MEMORY_DIR, PERSONAS_DIR):
             return theirs if _fernet_time(theirs) > _fernet_time(ours) else ours
     except (ValueError, TypeError, AttributeError, KeyError):
         return None  # a side that is not what it should be: ours, as before

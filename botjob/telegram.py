@@ -159,6 +159,12 @@ class TelegramClient:
         # Cosmetic: a short wait, so a slow answer never holds up a reply.
         return bool(self.call("sendChatAction", {"chat_id": chat_id, "action": action}, read_timeout=5))
 
+    def get_chat_member(self, chat_id: int | str, user_id: int) -> dict[str, Any]:
+        """A ChatMember: its ``status`` is "creator", "administrator", "member", "restricted", "left" or
+        "kicked". Only guaranteed for other users where the bot is an administrator (Bot API docs): a
+        group that hides its members answers 400 to a bot that is not."""
+        return self.call("getChatMember", {"chat_id": chat_id, "user_id": user_id})
+
     def set_my_commands(self, commands: list[dict[str, str]]) -> bool:
         return bool(self.call("setMyCommands", {"commands": commands}))
 

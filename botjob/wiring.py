@@ -6,17 +6,19 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from .config import Config
+from .config import Config, ModelChoice, model_choices
 from .conversation import UNMEASURED_WAIT, WAIT, measured_wait
 from .environment import bot_token, check_address, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import ConfigError
-from .answering import MediaModels, Memory, Usage
+from .answering import MediaModels, Memory, Personas, Usage
+from .fallback import ChatModels
 from .job import BatchJob
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
-from .state import MEMORY_DIR, PICTURES_FILE, USAGE_FILE, Cadence, StateStore
+from .state import MEMORY_DIR, PERSONAS_DIR, PICTURES_FILE, USAGE_FILE, Cadence, StateStore
 from .telegram import TelegramClient
 
 
@@ -27,6 +29,18 @@ def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
         base_url=model_url(env, config.llm.base_url),
         endpoint_model=config.llm.endpoint_model,
     )
+
+
+def chat_models(config: Config, env: Mapping[str, str], *, max_tokens: int | None = None) -> ChatModels:
+    """llm.model (or BOTJOB_LLM_URL), then each llm.fallback entry, asked in that order. Each checks its
+    token now but imports the inference client only for its first question. The fallback models are chat
+    models: llm.task is the first one's."""
+    common: dict[str, Any] = {"token": hf_token(env), "timeout": config.llm.timeout,
+                              "max_tokens": max_tokens or config.llm.max_tokens, "temperature": config.llm.temperature}
+    first = ChatModel(model_target(config, env), task=config.llm.task, **common)
+    fallback = [ChatModel(ModelTarget.of(choice, config.llm.provider), setting="llm.fallback", **common)
+                for choice in config.llm.fallback]
+    return ChatModels([first, *fallback], what="model")
 
 
 def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
@@ -72,18 +86,9 @@ def build_job(
     dry_run: bool = False,
 ) -> BatchJob:
     bot = telegram_client(config, env)
-    target = model_target(config, env)
-    token = hf_token(env)  # refused now, even by a dry run, if it cannot work
-    # ChatModel checks the token now but imports the inference client only for the first question.
+    hf_token(env)  # refused now, even by a dry run, if it cannot work
     # A dry run asks no model, so it needs no HF_TOKEN.
-    model = _NoModel() if dry_run else ChatModel(
-        target,
-        token=token,
-        timeout=config.llm.timeout,
-        max_tokens=config.llm.max_tokens,
-        temperature=config.llm.temperature,
-        task=config.llm.task,
-    )
+    model = _NoModel() if dry_run else chat_models(config, env)
     key = state_key(env)
     media = MediaModels() if dry_run else media_models(config, env)
     store = StateStore(Path(state_dir))
@@ -96,6 +101,7 @@ def build_job(
         usage=_usage(config, Path(state_dir), key or bot_token(env)),
         media=media,
         pictures_usage=_pictures_usage(config, Path(state_dir), key or bot_token(env)) if media.pictures else None,
+        personas=_personas(config, Path(state_dir), key),
         schedule=schedule_in_words,
         stay=stay_seconds(config, env),
         show_text=show_text,
@@ -123,36 +129,41 @@ def repository_is_public(env: Mapping[str, str]) -> bool:
 
 def media_models(config: Config, env: Mapping[str, str]) -> MediaModels:
     """The models for voice notes, photos and pictures that the settings turn on and that can work:
-    a hub model needs HF_TOKEN, a URL does not. One that cannot is off (`check` says why)."""
+    a hub model needs HF_TOKEN, a URL does not. One that cannot is left out of its list, and a feature
+    whose list is left empty is off (`check` says why)."""
+    from .fallback import PictureModels, SpeechModels
     from .llm import ChatModel
-    from .media import PictureModel, SpeechModel, target_of
+    from .media import PictureModel, SpeechModel
 
     media, token = config.media, hf_token(env)
 
-    def usable(on: bool, setting: str, model: str) -> bool:
-        if model.startswith(("http://", "https://")):
-            check_address(setting, model, example="http://localhost:8080/v1")
-            return on
-        return on and bool(token)
+    def usable(on: bool, setting: str, models: str | tuple[ModelChoice, ...]) -> list[ModelChoice]:
+        choices = model_choices(models)
+        for choice in choices:
+            if choice.url:
+                check_address(setting, choice.url, example="http://localhost:8080/v1")
+        return [choice for choice in choices if choice.url or token] if on else []
 
     speech = vision = pictures = None
-    if usable(media.voice, "media.speech_model", media.speech_model):
-        speech = SpeechModel(target_of(media.speech_model, media.speech_provider), token=token, timeout=config.llm.timeout)
-    if usable(media.photos, "media.vision_model", media.vision_model):
-        vision = ChatModel(
-            target_of(media.vision_model, media.vision_provider), token=token, timeout=config.llm.timeout,
+    if choices := usable(media.voice, "media.speech_model", media.speech_model):
+        speech = SpeechModels([SpeechModel(ModelTarget.of(choice, media.speech_provider), token=token, timeout=config.llm.timeout)
+                               for choice in choices], what="speech")
+    if choices := usable(media.photos, "media.vision_model", media.vision_model):
+        vision = ChatModels([ChatModel(
+            ModelTarget.of(choice, media.vision_provider), token=token, timeout=config.llm.timeout,
             max_tokens=config.llm.max_tokens, temperature=config.llm.temperature,
             setting="media.vision_model", purpose="reading images",
-        )
-    if usable(media.images, "media.image_model", media.image_model):
-        pictures = PictureModel(target_of(media.image_model, media.image_provider), token=token, timeout=config.llm.timeout)
+        ) for choice in choices], what="model")
+    if choices := usable(media.images, "media.image_model", media.image_model):
+        pictures = PictureModels([PictureModel(ModelTarget.of(choice, media.image_provider), token=token, timeout=config.llm.timeout)
+                                  for choice in choices], what="pictures")
     return MediaModels(speech=speech, vision=vision, pictures=pictures)
 
 
 class _NoModel:
     """The model of a dry run, which only looks at what waits."""
 
-    def reply(self, messages: list[dict[str, str]]) -> str:
+    def reply(self, messages: list[dict[str, Any]], **asking: Any) -> str:
         raise AssertionError("a dry run asks no model")
 
 
@@ -169,6 +180,15 @@ def _memory(config: Config, state_dir: Path, state_key: str, env: Mapping[str, s
     memory = ChatMemory(state_dir / MEMORY_DIR, state_key, config.chat.memory_turns)
     memory.check_usable()  # a file or folder in memory's way stops the run here, before anything is answered
     return memory
+
+
+def _personas(config: Config, state_dir: Path, state_key: str) -> Personas | None:
+    """Each chat's /persona, kept encrypted; None when the command is off or no key could keep them (it then says so)."""
+    if not (config.chat.personas and state_key):
+        return None
+    from .personas import ChatPersonas
+
+    return ChatPersonas(state_dir / PERSONAS_DIR, state_key)
 
 
 def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:

@@ -213,8 +213,8 @@ def test_help_explains_how_to_use_the_bot(telegram, model, make_job, chat_id, ch
 def test_with_memory_on_the_help_and_the_menu_offer_reset(telegram, model, make_memory_job) -> None:
     telegram.user_says("/help", chat_id=ALICE)
     make_memory_job(settings(chat=ChatSettings(memory_turns=2))).run_once()
-    assert texts(telegram, ALICE)[0].endswith("\n/reset - forget our conversation")
-    assert [c["command"] for c in telegram.commands] == ["start", "help", "reset"]
+    assert "\n/reset - forget our conversation\n" in texts(telegram, ALICE)[0]
+    assert [c["command"] for c in telegram.commands] == ["start", "help", "reset", "persona"]  # a state key keeps personas
 
 
 def test_an_unknown_command_in_private_gets_the_help_but_in_a_group_only_when_addressed(telegram, model, make_job) -> None:

@@ -354,7 +354,7 @@ def test_the_job_passes_the_configured_task_to_the_model(make_job, model: ModelS
     from botjob.config import Config, LLMSettings
 
     job = make_job(Config(llm=LLMSettings(task="text-generation")))
-    assert job.model.task == "text-generation"
+    assert job.model.first.task == "text-generation"
     model.reply_with(" Hello.\nUser:")
     assert job.model.reply([{"role": "user", "content": "Hi"}]) == "Hello."
 

@@ -340,6 +340,43 @@ def test_group_messages_and_raw_updates(tg):
     assert result(tg, "sendMessage", chat_id=-200, text="ok")["message_id"] == 2
 
 
+def test_get_chat_member_says_who_is_an_administrator_as_telegram_does(tg):
+    tg.user_says("hi", chat_id=-100, user_id=7, chat_type="supergroup", chat_title="Team")
+    tg.user_says("hello", chat_id=5)
+    tg.set_member_status(-100, 8, "creator")
+    member = result(tg, "getChatMember", chat_id=-100, user_id=7)
+    assert (member["status"], member["user"]["id"]) == ("member", 7)  # whoever writes in a group is in it
+    assert result(tg, "getChatMember", chat_id=-100, user_id=8)["status"] == "creator"
+    assert result(tg, "getChatMember", chat_id=-100, user_id=5)["status"] == "left"  # known, not in this group
+    tg.set_member_status(-100, 7, "administrator")
+    admin = result(tg, "getChatMember", chat_id="-100", user_id="7")
+    assert admin["status"] == "administrator" and admin["is_anonymous"] is False and "can_manage_chat" in admin
+    assert result(tg, "getChatMember", chat_id=5, user_id=5)["status"] == "member"
+    assert error(tg, "getChatMember", chat_id=-100, user_id=99)[1]["description"] == "Bad Request: user not found"
+    assert error(tg, "getChatMember", chat_id=-300, user_id=7)[1]["description"] == "Bad Request: chat not found"
+    assert error(tg, "getChatMember", chat_id=-100, user_id=0)[1]["description"] == "Bad Request: invalid user_id specified"
+    with pytest.raises(ValueError):
+        tg.set_member_status(-100, 7, "owner")
+
+    tg.hide_members(-100)  # hidden members: a bot that is no administrator sees only itself
+    assert error(tg, "getChatMember", chat_id=-100, user_id=7)[1]["description"] == "Bad Request: CHAT_ADMIN_REQUIRED"
+    assert result(tg, "getChatMember", chat_id=-100, user_id=tg.bot_id)["status"] == "member"
+    tg.set_member_status(-100, tg.bot_id, "administrator")
+    assert result(tg, "getChatMember", chat_id=-100, user_id=7)["status"] == "administrator"
+
+
+def test_an_anonymous_administrator_writes_as_the_group_and_members_follow_an_upgrade(tg):
+    tg.anonymous_admin_says("/start", chat_id=-5, chat_type="group")
+    tg.user_says("hi", chat_id=-5, user_id=7, chat_type="group")
+    tg.set_member_status(-5, 7, "administrator")
+    message = result(tg, "getUpdates")[0]["message"]
+    assert message["sender_chat"] == message["chat"] and message["from"]["username"] == "GroupAnonymousBot"
+    new_id = tg.upgrade_to_supergroup(-5)
+    status, body = error(tg, "getChatMember", chat_id=-5, user_id=7)
+    assert (status, body["parameters"]) == (400, {"migrate_to_chat_id": new_id})
+    assert result(tg, "getChatMember", chat_id=new_id, user_id=7)["status"] == "administrator"
+
+
 def test_commands(tg):
     commands = [{"command": "start", "description": "Start"}, {"command": "reset", "description": "Forget"}]
     assert result(tg, "setMyCommands", commands=commands) is True

@@ -152,6 +152,25 @@ def test_send_chat_action_and_delete_webhook_bodies(api, client):
     assert sent_body(api.calls[1]) == {"drop_pending_updates": False}  # False is a value, not "absent"
 
 
+def test_get_chat_member_asks_about_one_user_of_one_chat(api, client):
+    api.post(f"{BASE}/getChatMember", json={"ok": True, "result": {"user": {"id": 7, "is_bot": False, "first_name": "A"},
+                                                                    "status": "administrator"}})
+
+    assert client.get_chat_member(-100123, 7)["status"] == "administrator"
+
+    assert sent_body(api.calls[0]) == {"chat_id": -100123, "user_id": 7}
+
+
+@pytest.mark.parametrize(("status", "description"), [
+    (400, "Bad Request: CHAT_ADMIN_REQUIRED"), (400, "Bad Request: user not found"),
+    (403, "Forbidden: bot is not a member of the supergroup chat"),
+])
+def test_get_chat_member_refusal_concerns_only_that_chat(api, client, status, description):
+    answer_error(api, "getChatMember", status, description)
+
+    assert raised(lambda: client.get_chat_member(-100123, 7)).kind is Failure.MESSAGE
+
+
 # ---------------------------------------------------------------------------- error mapping
 
 

@@ -100,6 +100,8 @@ class ModelSandbox(LocalServer):
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._faults: list[Response] = []
+        self._model_faults: dict[str, list[Response]] = {}  # model name -> its own faults, first
+        self._lasting: dict[str | None, Response] = {}  # model name (None: any request) -> its fault until heal()
         self._hangs: list[float] = []
         self._answer: Answer | None = None
         self._transcript: Transcript | None = None
@@ -108,11 +110,15 @@ class ModelSandbox(LocalServer):
 
     # ----------------------------------------------------------------- scripting
 
-    def fail(self, status: int, times: int = 1, body: Any = None,
-             headers: dict[str, str] | None = None) -> None:
-        """The next `times` requests answer `status` with a JSON body (a realistic one by default).
+    def fail(self, status: int, times: int | None = 1, body: Any = None,
+             headers: dict[str, str] | None = None, *, model: str | None = None) -> None:
+        """The next `times` requests answer `status` with a JSON body (a realistic one by default);
+        ``times=None``: every request, until heal().
 
-        A ``bytes`` body is sent as it is, as text/html: a proxy's or gateway's error page.
+        ``model``: only the requests that name this model (the "model" of a chat completion), so that
+        one server stands in for several models, each with faults of its own; they come before the
+        faults for any request. A ``bytes`` body is sent as it is, as text/html: a proxy's or gateway's
+        error page.
         """
         if body is None:
             body = DEFAULT_ERRORS.get(status, {"error": f"HTTP {status}"})
@@ -122,12 +128,19 @@ class ModelSandbox(LocalServer):
         else:
             fault = json_response(status, body, all_headers)
         with self._lock:
-            self._faults.extend(fault for _ in range(times))
+            if times is None:
+                self._lasting[model] = fault
+            elif model is None:
+                self._faults.extend(fault for _ in range(times))
+            else:
+                self._model_faults.setdefault(model, []).extend(fault for _ in range(times))
 
     def heal(self) -> None:
         """Drop the faults and hangs still queued: the outage is over."""
         with self._lock:
             self._faults.clear()
+            self._model_faults.clear()
+            self._lasting.clear()
             self._hangs.clear()
 
     def serve_only(self, *models: str) -> None:
@@ -191,7 +204,7 @@ class ModelSandbox(LocalServer):
         with self._lock:
             self._requests.append(record)
             hang = self._hangs.pop(0) if self._hangs else 0.0
-            fault = self._faults.pop(0) if self._faults else None
+            fault = self._fault_for(body.get("model") if isinstance(body, dict) else None)
         self._sleep(hang)
         if request.method == "POST":  # generating takes time; listing the served models does not
             self._sleep(self.latency)
@@ -212,6 +225,17 @@ class ModelSandbox(LocalServer):
         if path in ("/", "/generate"):
             return self._generate(body)
         return json_response(404, {"error": "Not Found"})
+
+    def _fault_for(self, model: Any) -> Response | None:
+        """The fault this request meets (the lock held): the named model's own first, then any request's."""
+        mine = self._model_faults.get(model) if isinstance(model, str) else None
+        if mine:
+            return mine.pop(0)
+        if isinstance(model, str) and model in self._lasting:
+            return self._lasting[model]
+        if self._faults:
+            return self._faults.pop(0)
+        return self._lasting.get(None)
 
     def _get(self, path: str) -> Response:
         if path == "/health":

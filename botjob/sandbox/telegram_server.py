@@ -84,6 +84,10 @@ PAST_SLACK = 2_000_000
 UPDATE_LIFETIME = 24 * 3600
 UPGRADED = "Bad Request: group chat was upgraded to a supergroup chat"
 WRONG_FILE_ID = "wrong file_id or the file is temporarily unavailable"
+# getChatMember: a member's status, and the placeholder senders of messages sent on behalf of a chat.
+MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "kicked")
+ADMIN_REQUIRED = "Bad Request: CHAT_ADMIN_REQUIRED"  # a group that hides its members, asked by a bot that is no admin
+GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
 DOWNLOAD = "file download"  # the name file-server requests get in `calls`, fail() and delay()
 
 
@@ -182,6 +186,9 @@ class TelegramSandbox(LocalServer):
         self._next_supergroup_id = -1001000000001
         self._webhook_url = ""
         self._commands: list[dict[str, Any]] = []
+        self._users: dict[int, dict[str, Any]] = {}  # every user seen, by id
+        self._members: dict[int, dict[int, str]] = {}  # group -> user -> status (getChatMember)
+        self._hidden_members: set[int] = set()
         # Files by file_id: {"kind", "data", "file_size", "mime_type", "extension", "public" (the
         # fields a message shows), "group" (a photo's sizes, smallest first), "path" (live link)}.
         self._files: dict[str, dict[str, Any]] = {}
@@ -205,6 +212,7 @@ class TelegramSandbox(LocalServer):
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "getChat": self._get_chat,
+                "getChatMember": self._get_chat_member,
                 "answerCallbackQuery": lambda params: True,
             }.items()
         }
@@ -420,6 +428,11 @@ class TelegramSandbox(LocalServer):
         self._next_message_id[chat_id] = max(self._next_message_id[chat_id],
                                              message["message_id"] + 1)
         message.setdefault("date", int(self.wall_clock()))
+        sender = message.get("from")
+        if isinstance(sender, dict) and "id" in sender and "sender_chat" not in message:
+            self._users.setdefault(sender["id"], copy.deepcopy(sender))
+            if message["chat"].get("type") in GROUP_TYPES:  # whoever writes in a group is in it
+                self._members.setdefault(chat_id, {}).setdefault(sender["id"], "member")
         stored = copy.deepcopy(message)
         # Like Telegram: a replied-to message never carries its own reply_to_message.
         stored.pop("reply_to_message", None)
@@ -479,12 +492,44 @@ class TelegramSandbox(LocalServer):
             new_id = self._next_supergroup_id
             self._next_supergroup_id -= 1
             self._upgraded[chat_id] = new_id
+            self._members[new_id] = dict(self._members.get(chat_id, {}))  # its members, administrators and all
             supergroup = {"id": new_id, "title": old.get("title", "Sandbox group"), "type": "supergroup"}
             self._remember_chat(supergroup)
             user = {"id": 1001, "is_bot": False, "first_name": "Alice"}
             self._queue("message", {"chat": copy.deepcopy(old), "from": user, "migrate_to_chat_id": new_id})
             self._queue("message", {"chat": supergroup, "from": user, "migrate_from_chat_id": chat_id})
             return new_id
+
+    def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember says of a user (or of the bot) in a group: "creator", "administrator",
+        "member", "restricted", "left" or "kicked". Whoever writes in a group is a "member" unless set."""
+        if status not in MEMBER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(MEMBER_STATUSES)}")
+        with self._cond:
+            if user_id == self.bot_id:
+                self._users.setdefault(user_id, self._bot_user())
+            self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"})
+            self._members.setdefault(chat_id, {})[user_id] = status
+
+    def hide_members(self, chat_id: int, hidden: bool = True) -> None:
+        """A supergroup that hides its members: getChatMember about anyone but the bot itself answers
+        400 CHAT_ADMIN_REQUIRED while the bot is not an administrator there (reported for getChatMember
+        in such groups: teloxide#1349; the Bot API guarantees the method for other users to an
+        administrator only)."""
+        with self._cond:
+            (self._hidden_members.add if hidden else self._hidden_members.discard)(chat_id)
+
+    def anonymous_admin_says(self, text: str, chat_id: int, chat_type: str = "supergroup",
+                             chat_title: str | None = None) -> int:
+        """Queue a message an administrator sent as the group itself ("remain anonymous"): from is
+        Telegram's placeholder @GroupAnonymousBot, sender_chat the group; returns its update_id."""
+        message = _user_message(chat_id, None, "Group", None, chat_type, chat_title)
+        message["from"], message["sender_chat"] = dict(GROUP_ANONYMOUS_BOT), dict(message["chat"])
+        message["text"] = text
+        entities = _auto_entities(text)
+        if entities:
+            message["entities"] = entities
+        return self._queue_user_message(message, None)
 
     def block(self, chat_id: int) -> None:
         with self._cond:
@@ -947,6 +992,37 @@ class TelegramSandbox(LocalServer):
             raise _bad("wrong parameter action in request")
         return True
 
+    def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
+        """getChatMember: a ChatMember object with the user's status in the chat."""
+        if params.get("chat_id") is None or str(params["chat_id"]).strip() == "":
+            raise _bad("chat_id is empty")
+        user_id = _int_param(params, "user_id", 0)
+        if user_id <= 0:
+            raise _bad("invalid user_id specified")
+        with self._cond:
+            chat = self._find_chat(params["chat_id"])
+            if chat is None:
+                raise _bad("chat not found")
+            if chat["id"] in self._upgraded:  # a group's members are read through the supergroup it became
+                error = ApiError(400, UPGRADED)
+                error.parameters = {"migrate_to_chat_id": self._upgraded[chat["id"]]}
+                raise error
+            if user_id == self.bot_id:
+                user = self._bot_user()
+            elif user_id in self._users:
+                user = copy.deepcopy(self._users[user_id])
+            else:
+                raise _bad("user not found")
+            if chat.get("type") == "private":
+                status = "member" if user_id in (chat["id"], self.bot_id) else "left"
+            else:
+                members = self._members.get(chat["id"], {})
+                bot_is_admin = members.get(self.bot_id) in ("creator", "administrator")
+                if chat["id"] in self._hidden_members and user_id != self.bot_id and not bot_is_admin:
+                    raise ApiError(400, ADMIN_REQUIRED)
+                status = members.get(user_id, "member" if user_id == self.bot_id else "left")  # the bot is in its groups
+        return _chat_member(user, status)
+
     def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._cond:
             return copy.deepcopy(self._chat_for(params, sending=False))
@@ -1097,6 +1173,24 @@ def _user_message(chat_id: int, user_id: int | None, first_name: str, username: 
     else:
         chat = {"id": chat_id, "title": chat_title or "Sandbox group", "type": chat_type}
     return {"from": user, "chat": chat}
+
+
+def _chat_member(user: dict[str, Any], status: str) -> dict[str, Any]:
+    """A ChatMember of the Bot API: ChatMemberOwner, ...Administrator, ...Member, ...Restricted, ...Left or
+    ...Banned, with the fields each one always carries (the rights of an administrator abridged)."""
+    member: dict[str, Any] = {"user": user, "status": status}
+    if status == "creator":
+        member["is_anonymous"] = False
+    elif status == "administrator":
+        member.update(can_be_edited=False, is_anonymous=False, can_manage_chat=True, can_delete_messages=True,
+                      can_manage_video_chats=True, can_restrict_members=True, can_promote_members=False,
+                      can_change_info=True, can_invite_users=True, can_post_stories=False,
+                      can_edit_stories=False, can_delete_stories=False)
+    elif status == "restricted":
+        member.update(is_member=True, can_send_messages=True, until_date=0)
+    elif status == "kicked":
+        member["until_date"] = 0
+    return member
 
 
 def _drop_file_sizes(message: dict[str, Any]) -> None:
