@@ -31,7 +31,8 @@ CAPTION_LIMIT = 1024  # a photo's caption: characters for Telegram, UTF-16 code 
 # The models of each purpose, asked in the owner's order (fallback.py): each retried with ``retrying``
 # before the next is asked, and no next one once ``time_left`` is gone.
 class Model(Protocol):
-    def reply(self, messages: list[dict[str, Any]], *, retrying: Retrying, time_left: Callable[[], float]) -> str: ...
+    # ``first``: a model the chat picked (/model), asked before the owner's; only given when there is one.
+    def reply(self, messages: list[dict[str, Any]], *, retrying: Retrying, time_left: Callable[[], float], first: Any = None) -> str: ...
 
 
 class Speech(Protocol):
@@ -54,6 +55,13 @@ class Personas(Protocol):
     def get(self, chat_id: int) -> str | None: ...
     def set(self, chat_id: int, persona: str) -> None: ...
     def forget(self, chat_id: int) -> bool: ...
+    def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
+
+
+class Choices(Protocol):  # /model (model_choice.ModelChoices)
+    def first_for(self, chat_id: int) -> Any: ...
+    def changes(self, words: str) -> bool: ...
+    def reply(self, chat_id: int, words: str, texts: Any) -> str: ...
     def move(self, old_chat_id: int, new_chat_id: int) -> None: ...
 
 
@@ -105,6 +113,8 @@ class Answerer:
         usage: Usage | None,
         pictures_usage: Usage | None,
         personas: Personas | None = None,
+        stats: Callable[[Any], str] | None = None,
+        choices: Choices | None = None,
     ) -> None:
         self.bot = bot
         self.model = model
@@ -116,6 +126,8 @@ class Answerer:
         self.usage = usage
         self.pictures_usage = pictures_usage
         self.personas = personas
+        self.stats = stats  # an owner's /stats: the run's report in, the counts in words out
+        self.choices = choices  # /model: None without llm.choices
 
     def answer(self, work: Work, ledger: Ledger, report: Any) -> str:
         if work.action is Action.ASK:
@@ -124,6 +136,10 @@ class Answerer:
             return self._draw(work, ledger, report)
         if work.action is Action.PERSONA:
             return self._persona(work, report)
+        if work.action is Action.MODEL:
+            return self._model(work, report)
+        if work.action is Action.STATS:
+            return self._stats(work, report)
         if work.action is Action.RESET and self.memory is not None:
             self.memory.forget(self._chat(work))
         return "answered" if self._deliver(work, work.text) else "failed"
@@ -149,15 +165,17 @@ class Answerer:
                 raise _NothingHeard()
             history = self.memory.load(self._chat(work)) if self.memory else []
             messages: list[dict[str, Any]] = conversation.build_prompt(self._system_prompt(work), work.turns, history)
-            model = self.model
+            model, chosen = self.model, None
             if picture is not None:
                 messages, model = conversation.with_image(messages, *picture), self.media.vision or self.model
+            elif self.choices is not None:
+                chosen = self.choices.first_for(self._chat(work))  # the chat's /model, before the owner's models
             if self.helpers.show_text:
                 log.debug("prompt for update %s: %r", work.ids, [m["content"] if isinstance(m["content"], str) else "(parts)" for m in messages])
-            raw = model.reply(messages, retrying=self.helpers.retrying, time_left=self.helpers.time_left)
+            asking = {"first": chosen} if chosen is not None else {}
+            raw = model.reply(messages, retrying=self.helpers.retrying, time_left=self.helpers.time_left, **asking)
         except _NothingHeard:
-            self._deliver(work, self.config.reply.apology)
-            return "failed"
+            return self._sorry(work, self.config.reply.apology, report)
         except BotjobError as error:
             return self._unanswerable(work, error, report)
         with self.helpers.counting:
@@ -231,18 +249,53 @@ class Answerer:
         request, chat = work.persona, self._chat(work)
         assert request is not None and self.personas is not None, "planned only for a bot that keeps personas"
         if request.changes:
-            try:
-                allowed = request.may_change if request.may_change is not None else self._administrator(chat, work.asker)
-            except BotjobError as error:
-                if error.kind is not Failure.MESSAGE:
-                    return self._unanswerable(work, error, report)
-                log.info("update %s: whether the sender is an administrator could not be checked (%s); persona unchanged", work.ids, error)
-                return "answered" if self._deliver(work, self.config.reply.persona_unchecked) else "failed"
-            if not allowed:
-                return "answered" if self._deliver(work, self.config.reply.persona_admins_only) else "failed"
+            refused = self._unpermitted(work, request.may_change, report, self.config.reply.persona_admins_only,
+                                        self.config.reply.persona_unchecked)
+            if refused is not None:
+                return refused
         text = persona_reply(self.personas, chat, request.words, self.config.reply, self.config.llm.system_prompt)
         log.info("update %s: the chat's persona %s", work.ids, "shown" if not request.changes else "changed")
         return "answered" if self._deliver(work, text) else "failed"
+
+    # ------------------------------------------------------------------ the owner's counts
+
+    def _stats(self, work: Work, report: Any) -> str:
+        """/stats from an owner (conversation decided who): counts only, this run's so far included."""
+        assert self.stats is not None, "planned only for a job that keeps state/stats.json"
+        with self.helpers.counting:
+            text = self.stats(report)
+        log.info("update %s: the owner's stats shown", work.ids)
+        return "answered" if self._deliver(work, text) else "failed"
+
+    # ------------------------------------------------------------------ the chat's model
+
+    def _model(self, work: Work, report: Any) -> str:
+        """/model: lists the owner's choices to anyone; switches the chat's model for whoever may (in a group, its administrators)."""
+        request, chat = work.choice, self._chat(work)
+        assert request is not None and self.choices is not None, "planned only for a bot with llm.choices"
+        switches = self.choices.changes(request.words)
+        if switches:
+            refused = self._unpermitted(work, request.may_change, report, self.config.reply.model_admins_only,
+                                        self.config.reply.model_unchecked)
+            if refused is not None:
+                return refused
+        text = self.choices.reply(chat, request.words, self.config.reply)
+        log.info("update %s: the chat's model %s", work.ids, "switched" if switches else "shown")
+        return "answered" if self._deliver(work, text) else "failed"
+
+    def _unpermitted(self, work: Work, may_change: bool | None, report: Any, admins_only: str, unchecked: str) -> str | None:
+        """None when the sender may change the chat's persona or model (``may_change``, else Telegram says it
+        is an administrator); otherwise the outcome of telling them why not, or of a check that must wait."""
+        try:
+            allowed = may_change if may_change is not None else self._administrator(self._chat(work), work.asker)
+        except BotjobError as error:
+            if error.kind is not Failure.MESSAGE:
+                return self._unanswerable(work, error, report)
+            log.info("update %s: whether the sender is an administrator could not be checked (%s); nothing changed", work.ids, error)
+            return "answered" if self._deliver(work, unchecked) else "failed"
+        if not allowed:
+            return "answered" if self._deliver(work, admins_only) else "failed"
+        return None
 
     def _administrator(self, chat_id: int, user_id: int | None) -> bool:
         """Whether Telegram says this group member is its creator or one of its administrators."""
@@ -280,16 +333,22 @@ class Answerer:
         if error.kind is Failure.MESSAGE:
             too_big = isinstance(error, TelegramError) and "too big" in error.description.lower()
             log.warning("update %s: the question or its file was refused (%s); apologising", work.ids, error)
-            self._deliver(work, self.config.reply.file_too_big if too_big else self.config.reply.apology)
-            return "failed"
+            return self._sorry(work, self.config.reply.file_too_big if too_big else self.config.reply.apology, report)
         if too_old:
             # Telegram drops it at 24 h: a short sorry beats silence, even when the bot is down.
             log.warning("update %s: still unanswerable near Telegram's 24 h limit (%s); saying sorry", work.ids, error)
-            self._deliver(work, self.config.reply.too_late)
+            self._sorry(work, self.config.reply.too_late, report)
             if error.kind is Failure.TRANSIENT:
                 return "failed"
             self.helpers.count(report, "failed", work)  # finished with a sorry, though the run stops for the owner
         raise error  # bot-wide or lasting: the question stays unconfirmed for the next run
+
+    def _sorry(self, work: Work, text: str, report: Any) -> str:
+        """A sorry instead of an answer: "failed" either way, and one of the run's apologies once delivered."""
+        if self._deliver(work, text):
+            with self.helpers.counting:
+                report.apologies += len(work.update_ids)
+        return "failed"
 
     def _deliver(self, work: Work, text: str, *, formatted: bool = False, heard: str = "") -> bool:
         """Send a reply and record the work finished; False when this chat cannot receive it (finished all the same).

@@ -8,9 +8,11 @@ from .conversation import ChatRules
 from .identity import bot_commands, menu_in_words
 
 
-def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: bool, keeps_personas: bool = False) -> ChatRules:
+def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: bool, keeps_personas: bool = False,
+               counts: bool = False) -> ChatRules:
     """``schedule``: how often the workflow is set to run, in words; ``remembers``: chat memory is on;
-    ``keeps_personas``: /persona is on and BOTJOB_STATE_KEY is there to keep personas with."""
+    ``keeps_personas``: /persona is on and BOTJOB_STATE_KEY is there to keep personas with;
+    ``counts``: the job keeps state/stats.json, which access.owners' /stats reads."""
     from .media import AUDIO_TYPES  # the media module's imports are for runs that hear or draw
 
     return ChatRules(
@@ -24,7 +26,8 @@ def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: 
         non_text=config.reply.non_text,
         refusal=config.access.refusal,
         schedule=schedule,
-        commands=menu_in_words(bot_commands(remembers, media.pictures is not None, personas=keeps_personas)),
+        commands=menu_in_words(bot_commands(remembers, media.pictures is not None, personas=keeps_personas,
+                                            models=bool(config.llm.choices))),
         voice=media.speech is not None,  # a bot that cannot hear says so (reply.voice_off)
         photos=media.vision is not None,
         images=config.media.images,
@@ -41,4 +44,6 @@ def chat_rules(config: Config, schedule: str, media: MediaModels, *, remembers: 
         personas=config.chat.personas,
         keeps_personas=keeps_personas,
         persona_unavailable=config.reply.persona_unavailable,
+        models=bool(config.llm.choices),
+        owners=config.access.owners if counts else (),
     )

@@ -24,7 +24,7 @@ from .environment import bot_token, hf_token, how_to_set, model_url, state_key, 
 from .errors import BotjobError, ConfigError, Failure
 from .llm import ChatModel
 from .schedule import GITHUB_MINIMUM, parse_schedule, read_crons
-from .wiring import chat_models, model_target, telegram_client
+from .wiring import chat_models, model_target, offered_models, telegram_client
 
 OK, WARNING, PROBLEM, UNVERIFIED = "ok", "warning", "problem", "unverified"
 PROBE = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -153,12 +153,37 @@ def _check_telegram(env: Mapping[str, str], config: Config, *, fix: bool) -> lis
 
 
 def _check_model(env: Mapping[str, str], config: Config) -> list[Finding]:
-    """The chat model, then each llm.fallback entry: each asked one tiny question."""
+    """The chat model, then each llm.fallback entry, then each llm.choices model not among them: each asked one tiny question."""
     try:
         models = chat_models(config, env, max_tokens=5)
     except ConfigError as error:  # e.g. a fallback on the Hub, and no HF_TOKEN
         return [_problem("model", error)]
-    return _try_in_order("model", models.models, _ask)
+    return _try_in_order("model", models.models, _ask) + _check_choices(env, config, models)
+
+
+def _check_choices(env: Mapping[str, str], config: Config, models: Any) -> list[Finding]:
+    """What /model offers, and each model only a chat's pick asks, tried as the fallback models are. One that
+    fails is a warning: the chats that pick it are answered by the models above instead."""
+    if not config.llm.choices:
+        return []
+    offered = offered_models(config, env, models)
+    names = ", ".join(f"{number}. {choice.label}{' (default)' if choice.model is models.first else ''}"
+                      for number, choice in enumerate(offered, 1))
+    findings = [Finding("model choices", OK, f"/model offers {names}")]
+    for number, choice in enumerate(offered, 1):
+        if not any(choice.model is model for model in models.chosen):
+            continue  # llm.model or a fallback: tried above
+        try:
+            outcome = _ask(choice.model)
+        except BotjobError as error:
+            findings.append(Finding(
+                f"model choice {number}", WARNING,
+                f"{choice.model.name}: {error}; the chats that pick it are answered by the models above instead",
+                error.hint or "the service did not answer now: run the check again in a minute",
+            ))
+        else:
+            findings.append(Finding(f"model choice {number}", OK, f"{choice.model.name} {outcome}"))
+    return findings
 
 
 def _ask(model: ChatModel) -> str:

@@ -26,7 +26,7 @@ from .requirements import REQUIREMENTS
 
 if TYPE_CHECKING:
     from .config import Config
-    from .run_report import ModelsUsed, RunReport
+    from .run_report import ModelsUsed, ModelTally, RunReport
     from .state import Cadence
 
 EXIT_OK = 0
@@ -211,8 +211,8 @@ def _redact_addresses(config: Config, out: actions.Output) -> None:
     from .config import model_choices
 
     media = config.media
-    models = (*config.llm.fallback, *(choice for setting in (media.speech_model, media.vision_model, media.image_model)
-                                      for choice in model_choices(setting)))
+    models = (*config.llm.fallback, *config.llm.choices,
+              *(choice for setting in (media.speech_model, media.vision_model, media.image_model) for choice in model_choices(setting)))
     addresses = (config.llm.base_url, *(choice.url for choice in models if choice.url))
     out.redactor.add(secrets_in({}, addresses=addresses))
 
@@ -277,12 +277,18 @@ def format_report(report: RunReport) -> str:
 
 
 def models_in_words(used: ModelsUsed) -> str:
-    """Who answered and who was set aside, in one line: model names (the owner's settings) and counts only."""
-    first = used.models[0]
+    """Who answered and who was set aside, in one line: model names (the owner's settings) and counts only.
+    A model that answered as a fallback for some chats (their first could not) and first for others
+    (a chat's /model choice) says how many of each."""
+    def answered(model: ModelTally) -> str:
+        if model.instead == model.answered:
+            return f"{model.answered} answered by the fallback {model.name}"
+        as_fallback = f" ({model.instead} of them as a fallback)" if model.instead else ""
+        return f"{model.answered} answered by {model.name}{as_fallback}"
+
     aside = [f"{model.name} set aside ({model.set_aside})" for model in used.models if model.set_aside]
-    answered = [f"{model.answered} answered by {'the fallback ' if model is not first else ''}{model.name}"
-                for model in used.models if model.answered]
-    return f"{used.purpose}: " + "; ".join([*aside, ", ".join(answered) or "none answered"])
+    answers = [answered(model) for model in used.models if model.answered]
+    return f"{used.purpose}: " + "; ".join([*aside, ", ".join(answers) or "none answered"])
 
 
 def _fell_back(report: RunReport, out: actions.Output) -> None:

@@ -12,11 +12,13 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 
 from .environment import check_address
 from .errors import ConfigError
+from .model_choice import DEFAULT_WORDS as CHOICE_DEFAULT_WORDS
 
 DEFAULT_CONFIG_PATH = "botjob.yaml"
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -31,6 +33,12 @@ class ModelChoice:
     model: str = ""
     provider: str = ""
     url: str = ""
+
+    @property
+    def label(self) -> str:
+        """What /model calls it (llm.choices): the model's name, or a server's host when it names none
+        (never the whole address, which may carry a key)."""
+        return self.model or urlsplit(self.url).hostname or ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ class LLMSettings:
     temperature: float = 0.7
     timeout: float = 60.0
     fallback: tuple[ModelChoice, ...] = ()  # asked in order when the model above cannot answer (wiring.chat_models)
+    # Models a chat may pick with /model (empty: no /model). A name alone is a model of BOTJOB_LLM_URL's
+    # server when one is set, else a Hugging Face model id (check_choice_names).
+    choices: tuple[ModelChoice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,21 @@ class ReplySettings:
         "(Telegram shows a bot the members of some groups only when it is an administrator there.)"
     )
     persona_unavailable: str = "I can't keep a persona here: my owner hasn't set up a key to store it privately."
+    # /model (with llm.choices). {choices}: the numbered list; {current}: the model answering here; {default}: the
+    # owner's (llm.model); {model}: the one just picked, or the one the owner no longer offers.
+    model_list: str = (
+        "Here I answer with {current}. The models I can answer with:\n\n{choices}\n\n"
+        "To switch: /model followed by a name or number. /model default goes back to {default}."
+    )
+    model_set: str = "Done: from now on I answer here with {model}. /model default goes back to {default}."
+    model_reset: str = "Done: I'm back to my usual model here, {default}."
+    model_unknown: str = "That isn't one of the models I can answer with here, so nothing changed."
+    model_withdrawn: str = "The model picked here, {model}, is no longer offered, so I'm back to my usual one."
+    model_admins_only: str = "Only this group's administrators can change the model that answers here. /model shows the models."
+    model_unchecked: str = (
+        "I couldn't check that you are an administrator of this group, so nothing changed. "
+        "(Telegram shows a bot the members of some groups only when it is an administrator there.)"
+    )
 
 
 @dataclass(frozen=True)
@@ -130,6 +156,7 @@ class AccessSettings:
     refusal: str = "Sorry, this bot only answers the people its owner allowed."
     daily_limit: int = 0  # questions per chat per day (UTC); 0 = no limit
     daily_limit_reply: str = "That's all I can answer for you today. Let's talk again tomorrow!"
+    owners: tuple[str, ...] = ()  # user ids or @usernames whose /stats is answered, in a private chat (stats.py)
 
 
 @dataclass(frozen=True)
@@ -281,11 +308,12 @@ def _parse_section(section_type: type, content: object, *, source: str, prefix: 
         values[key] = _check_type(value, hints[key], source=source, key=f"{prefix}.{key}")
         _check_bounds(f"{prefix}.{key}", values[key], source)
         _check_choice(f"{prefix}.{key}", values[key], source)
-        if f"{prefix}.{key}" == "access.allow":
-            _check_allow_list(values[key], source)  # type: ignore[arg-type]
+        if f"{prefix}.{key}" in ("access.allow", "access.owners"):
+            _check_allow_list(values[key], source, f"{prefix}.{key}")  # type: ignore[arg-type]
     section = section_type(**values)
     if isinstance(section, LLMSettings):
         _check_fallback(section, source)
+        _check_choices(section, source)
     if isinstance(section, MediaSettings):
         _check_media_models(section, source)
     if isinstance(section, RunSettings):
@@ -348,6 +376,50 @@ def _check_fallback(llm: LLMSettings, source: str) -> None:
         _check_model_choice(choice, where=f"{source}: 'llm.fallback' entry {number}", listed=listed,
                             example="http://localhost:8080/v1", default=DEFAULT_MODEL,
                             empty=f"set it to {listed}, or to your own server's URL; or remove the entry")
+
+
+def _check_choices(llm: LLMSettings, source: str) -> None:
+    """Each model a chat may pick: one that can be asked, under a name of its own that /model can read.
+    A name alone is checked once it is known whether a server of the owner's is asked for it (check_choice_names)."""
+    listed = f"a model from {SERVED_MODELS['llm.model']}"
+    named: dict[str, int] = {}
+    for number, choice in enumerate(llm.choices, 1):
+        where = f"{source}: 'llm.choices' entry {number}"
+        if choice.url or choice.provider:
+            _check_model_choice(choice, where=where, listed=listed, example="http://localhost:8080/v1", default=DEFAULT_MODEL,
+                                empty=f"set it to {listed}, or to your own server's URL; or remove the entry")
+        elif not choice.model:
+            raise ConfigError(f"{where} is empty", hint=f"set it to {listed}, or to a model name of BOTJOB_LLM_URL's server; or remove the entry")
+        elif "://" in choice.model or not choice.model.isprintable():
+            raise ConfigError(f"{where} is neither a model name nor an http(s) URL",
+                              hint=f"write a URL whole, e.g. http://localhost:8080/v1; or use {listed}")
+        label = choice.label.casefold()
+        if label in CHOICE_DEFAULT_WORDS or label.isdigit():
+            meaning = "a place in the list" if label.isdigit() else "going back to the default"
+            raise ConfigError(f"{where} is called '{label}', which /model reads as {meaning}",
+                              hint="remove the entry, or serve that model under another name")
+        if label in named:
+            raise ConfigError(f"{where} goes by the same name in /model as entry {named[label]}: people could not tell them apart",
+                              hint="keep one of them (entries on servers go by the model name given with url:, else by the host)")
+        named[label] = number
+
+
+def check_choice_names(llm: LLMSettings, source: str, *, server: bool) -> None:
+    """llm.choices given by a name alone ("name", {model: name}) are models of the owner's server when
+    ``server`` (BOTJOB_LLM_URL or llm.base_url) is there, asked for by that name; else Hugging Face models,
+    and each must be a model id. A provider makes an entry a Hugging Face model either way."""
+    if server:
+        return
+    listed = f"a model from {SERVED_MODELS['llm.model']}"
+    for number, choice in enumerate(llm.choices, 1):
+        if choice.url or choice.provider:
+            continue
+        try:
+            _check_model_choice(choice, where=f"{source}: 'llm.choices' entry {number}", listed=listed,
+                                example="http://localhost:8080/v1", default=DEFAULT_MODEL, empty="remove the entry")
+        except ConfigError as error:
+            raise ConfigError(f"{error}, and no BOTJOB_LLM_URL or llm.base_url names a server that serves it by that name",
+                              hint=f"{error.hint}; or set BOTJOB_LLM_URL to your server, or write the entry as {{url: ..., model: name}}") from None
 
 
 def _check_model_choice(choice: ModelChoice, *, where: str, listed: str, example: str, default: str, empty: str,
@@ -506,15 +578,19 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:g}"
 
 
-def _check_allow_list(entries: tuple[str, ...], source: str) -> None:
+def _check_allow_list(entries: tuple[str, ...], source: str, key: str = "access.allow") -> None:
     for entry in entries:
+        if key == "access.owners" and entry.startswith("-"):
+            # /stats answers people in their private chat with the bot: a group's id would never match.
+            raise ConfigError(f"{source}: '{key}' entry {entry!r} is a group's chat id, and /stats answers only "
+                              "in a private chat", hint="list your own user id (ask @userinfobot) or @username instead")
         if re.fullmatch(r"-?\d+", entry) or re.fullmatch(r"@\w+", entry):
             continue
         if re.fullmatch(r"\w+", entry):
             hint = f"write it as \"@{entry}\" (with the @), or use the chat id"
         else:
             hint = "use chat ids (numbers) or @usernames, e.g. [123456789, \"@alice\"]"
-        raise ConfigError(f"{source}: 'access.allow' entry {entry!r} is neither a chat id nor an @username", hint=hint)
+        raise ConfigError(f"{source}: '{key}' entry {entry!r} is neither a chat id nor an @username", hint=hint)
 
 
 def _unknown(source: str, key: str, known: list[str]) -> ConfigError:

@@ -83,11 +83,13 @@ class Action(enum.Enum):
     DRAW = "draw"  # a picture model draws ``question``
     RESET = "reset"  # forget the chat's memory, then say so
     PERSONA = "persona"  # show, set or reset the chat's persona, then say so
+    MODEL = "model"  # list the owner's llm.choices, or switch the chat's model, then say so
+    STATS = "stats"  # an owner's /stats: the counts kept in state/stats.json
 
 
 @dataclass(frozen=True)
 class PersonaRequest:
-    """What /persona asks, and whether its sender may change the chat's persona."""
+    """What /persona (or /model) asks, and whether its sender may change the chat's persona (or model)."""
 
     words: str  # after the command: "" shows the persona, "reset" goes back to llm.system_prompt, else the new one
     # True in private and for a group's anonymous administrator; False for a message sent on behalf of another
@@ -116,6 +118,7 @@ class Work:
     moved: tuple[int, int] | None = None  # SKIP: a group became a supergroup, (old chat id, new chat id)
     media: tuple[Media, ...] = ()  # ASK: voice notes to hear (their marks stand in the turns) or a picture to see
     persona: PersonaRequest | None = None  # PERSONA: what it asks
+    choice: PersonaRequest | None = None  # MODEL: what /model asks ("" lists the choices)
 
     @property
     def ids(self) -> str:
@@ -154,6 +157,8 @@ class ChatRules:
     personas: bool = False  # /persona is a command (chat.personas)
     keeps_personas: bool = False  # and BOTJOB_STATE_KEY is there to keep them with
     persona_unavailable: str = ""
+    models: bool = False  # /model is a command (llm.choices)
+    owners: tuple[str, ...] = ()  # access.owners: who may ask /stats
 
 
 def _is_id(value: object) -> bool:
@@ -316,6 +321,8 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
         name, target = command.group(1).lower(), command.group(2)
         if target and target.lower() != bot.username.lower():
             return _skip(incoming, "command for another bot")
+        if name == "stats" and _owner(incoming, rules):  # an owner need not be on access.allow
+            return Work(Action.STATS, (incoming.update_id,), incoming.chat_id, incoming.message_id, sent_at=incoming.date)
         if not _allowed(incoming, rules):
             return _refuse(incoming, rules)
         addressed = bool(target) or not in_group
@@ -331,6 +338,10 @@ def _decide(update_id: int, incoming: Incoming | None, bot: BotIdentity, rules: 
             return _draw(incoming, (incoming.text or "")[command.end():].strip(), rules)
         if name == "persona" and rules.personas:
             return _persona(incoming, (incoming.text or "")[command.end():].strip(), rules)
+        if name == "model" and rules.models:
+            words = (incoming.text or "")[command.end():].strip()
+            return Work(Action.MODEL, (incoming.update_id,), incoming.chat_id, incoming.message_id, asker=incoming.sender_id,
+                        sent_at=incoming.date, choice=PersonaRequest(words if visible(words) else "", _may_change(incoming)))
         if addressed:
             return _say(incoming, _fill(rules.help, rules))
         return _skip(incoming, "command for another bot")
@@ -398,18 +409,22 @@ def _draw(incoming: Incoming, prompt: str, rules: ChatRules) -> Work:
 def _persona(incoming: Incoming, words: str, rules: ChatRules) -> Work:
     if not rules.keeps_personas:  # without BOTJOB_STATE_KEY a persona could not be kept privately
         return _say(incoming, rules.persona_unavailable)
-    if incoming.chat_type not in GROUP_TYPES:
-        may_change: bool | None = True
-    elif incoming.sender_chat_id is not None:
-        # Only administrators may write as the group itself; a channel writing in a group is none of its members.
-        may_change = incoming.sender_chat_id == incoming.chat_id
-    else:
-        may_change = None if incoming.sender_id is not None else False
     return Work(
         Action.PERSONA, (incoming.update_id,), incoming.chat_id, incoming.message_id,
         asker=incoming.sender_id, sent_at=incoming.date,
-        persona=PersonaRequest(words if visible(words) else "", may_change),
+        persona=PersonaRequest(words if visible(words) else "", _may_change(incoming)),
     )
+
+
+def _may_change(incoming: Incoming) -> bool | None:
+    """Whether the sender may change a setting of the chat (/persona, /model): True in private; in a group,
+    None for a member (Telegram is asked whether an administrator), True for its anonymous administrator."""
+    if incoming.chat_type not in GROUP_TYPES:
+        return True
+    if incoming.sender_chat_id is not None:
+        # Only administrators may write as the group itself; a channel writing in a group is none of its members.
+        return incoming.sender_chat_id == incoming.chat_id
+    return None if incoming.sender_id is not None else False
 
 
 def _merges_with(first: Work, later: Work) -> bool:
@@ -509,6 +524,15 @@ def _allowed(incoming: Incoming, rules: ChatRules) -> bool:
     ids = {str(incoming.chat_id), str(incoming.sender_id)}
     names = {f"@{n.lower()}" for n in (incoming.sender_username, incoming.chat_username) if n}
     return any(entry in ids or entry.lower() in names for entry in rules.allow)
+
+
+def _owner(incoming: Incoming, rules: ChatRules) -> bool:
+    """Whether an owner asks, in a private chat: the counts are for the owner alone, not for a group to read.
+    For anyone else /stats is an unknown command, as any other (no hint that it exists)."""
+    if incoming.chat_type != "private" or incoming.sender_id is None:
+        return False
+    name = f"@{incoming.sender_username.lower()}" if incoming.sender_username else None
+    return any(entry == str(incoming.sender_id) or entry.lower() == name for entry in rules.owners)
 
 
 def _mention(username: str) -> re.Pattern[str] | None:

@@ -110,7 +110,7 @@ class LastingTrouble(BotjobError):
             check = "Telegram is not answering the runner: see python -m botjob check, and TELEGRAM_API_URL if you set one"
         else:
             check = ("the model is not answering: see python -m botjob check, status.huggingface.co, "
-                     "or pick another llm.model / llm.provider (or BOTJOB_LLM_URL)")
+                     "or pick another llm.model / llm.provider (or BOTJOB_LLM_URL), or add llm.fallback")
         super().__init__(
             f"no one has been answered for {_duration(lasted)} ({runs} runs in a row): {trouble}",
             hint=f"{check}; runs fail until one gets through (run.alert_after sets how long to wait)",

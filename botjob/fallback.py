@@ -12,6 +12,11 @@ A list of one model behaves as that model alone: its errors pass through as they
 The chats' workers share a list: its record of the run is kept under a lock, and the models are asked
 outside it. Each model is retried as the job retries any call (``retrying``), inside the run's time
 budget; once that is used up, no further model is asked.
+
+A chat may ask a model of its own choosing first (/model, llm.choices): the list then holds those models
+too, each once, and such a chat's order is its choice followed by the owner's order. A model is set
+aside for every chat that uses it, and counted once whoever asked it; an answer counts as a fallback's
+when an earlier model of that chat's order could not give it.
 """
 
 from __future__ import annotations
@@ -66,18 +71,22 @@ class _SetAside(Exception):
 class Fallback:
     """The models of one purpose, in the owner's order, and what became of each in this run.
 
-    ``what`` names the calls in the retry log ("model", "speech", "pictures").
+    ``what`` names the calls in the retry log ("model", "speech", "pictures"); ``chosen`` are the models
+    only a chat's choice asks (those not in ``models``), each asked first for the chats that chose it.
     """
 
-    def __init__(self, models: Sequence[Any], *, what: str) -> None:
+    def __init__(self, models: Sequence[Any], *, what: str, chosen: Sequence[Any] = ()) -> None:
         if not models:
             raise ValueError("a model list needs a model")
         self.models: tuple[Any, ...] = tuple(models)
+        self.chosen: tuple[Any, ...] = tuple(model for model in chosen if not any(model is m for m in self.models))
+        self._every = self.models + self.chosen  # the record's order: each model once, the owner's first
         self.what = what
         self.purpose: str = getattr(self.models[0], "purpose", what)
         self._lock = threading.Lock()
-        self._answered = [0] * len(self.models)
-        self._aside: list[BotjobError | None] = [None] * len(self.models)
+        self._answered = [0] * len(self._every)
+        self._instead = [0] * len(self._every)  # of those, answers an earlier model of the chat's order could not give
+        self._aside: list[BotjobError | None] = [None] * len(self._every)
 
     @property
     def first(self) -> Any:
@@ -86,8 +95,9 @@ class Fallback:
     def new_run(self) -> None:
         """Every model is asked again, and counted anew: a model set aside is tried again by the next run."""
         with self._lock:
-            self._answered = [0] * len(self.models)
-            self._aside = [None] * len(self.models)
+            self._answered = [0] * len(self._every)
+            self._instead = [0] * len(self._every)
+            self._aside = [None] * len(self._every)
 
     def prepare(self) -> None:
         """Get the first model still in use ready before a question needs it (see HostedModel.prepare)."""
@@ -97,18 +107,24 @@ class Fallback:
         if prepare is not None:
             prepare()
 
-    def call(self, use: Callable[[Any], T], *, retrying: Retrying = once, time_left: Callable[[], float] = unlimited) -> T:
-        """``use(model)`` with the first model that answers; raises as the module docstring says."""
-        if len(self.models) == 1:  # one model: as it always was
-            result = retrying(self.what, functools.partial(use, self.models[0]))
-            self._count(0)
+    def call(self, use: Callable[[Any], T], *, retrying: Retrying = once, time_left: Callable[[], float] = unlimited,
+             first: Any = None) -> T:
+        """``use(model)`` with the first model that answers; raises as the module docstring says.
+
+        ``first``: the model a chat chose, asked before the owner's order (None: the owner's order alone).
+        """
+        order = self._order(first)
+        if len(order) == 1:  # one model: as it always was
+            result = retrying(self.what, functools.partial(use, self._every[order[0]]))
+            self._count(order[0], 0)
             return result
         refused: BotjobError | None = None
         failures: list[tuple[str, BotjobError]] = []
-        for index, model in enumerate(self.models):
+        for position, index in enumerate(order):
+            model = self._every[index]
             with self._lock:
                 aside = self._aside[index]
-            if aside is None and index and time_left() <= 0:
+            if aside is None and position and time_left() <= 0:
                 aside = BotjobError("not asked: the run's time budget is used up", kind=Failure.TRANSIENT)
             if aside is not None:
                 failures.append((model.name, aside))
@@ -125,10 +141,10 @@ class Fallback:
                     refused = refused or error
                     log.info("%s: %s refused the question (%s); asking the next model", self.purpose, model.name, error)
                     continue
-                self._set_aside(index, error)
+                self._set_aside(index, error, order)
                 failures.append((model.name, error))
                 continue
-            self._count(index)
+            self._count(index, position)
             return result
         if refused is not None:
             raise refused
@@ -140,9 +156,17 @@ class Fallback:
             if not any(self._answered) and not any(self._aside):
                 return None
             return ModelsUsed(self.purpose, tuple(
-                ModelTally(model.name, answered, str(aside or ""), (aside.hint or "") if aside else "")
-                for model, answered, aside in zip(self.models, self._answered, self._aside)
+                ModelTally(model.name, answered, str(aside or ""), (aside.hint or "") if aside else "", instead)
+                for model, answered, aside, instead in zip(self._every, self._answered, self._aside, self._instead)
             ))
+
+    def _order(self, first: Any) -> tuple[int, ...]:
+        """The models to ask, by their place in the record: the chosen one first, then the owner's order."""
+        owners = range(len(self.models))
+        if first is None:
+            return tuple(owners)
+        chosen = next(index for index, model in enumerate(self._every) if model is first)
+        return (chosen, *(index for index in owners if index != chosen))
 
     def _passes_on(self, refusal: BotjobError) -> bool:
         """Whether the next model gets a question this one refused."""
@@ -153,29 +177,34 @@ class Fallback:
             aside = self._aside[index]
         if aside is not None:
             raise _SetAside(aside)
-        return use(self.models[index])
+        return use(self._every[index])
 
-    def _set_aside(self, index: int, error: BotjobError) -> None:
+    def _set_aside(self, index: int, error: BotjobError, order: tuple[int, ...]) -> None:
         with self._lock:
             if self._aside[index] is not None:  # another worker found it out first
                 return
             self._aside[index] = error
-            following = next((m.name for m, aside in zip(self.models[index + 1:], self._aside[index + 1:]) if aside is None), "")
-        log.warning("%s: %s is set aside for the rest of this run (%s)%s", self.purpose, self.models[index].name, error,
+            later = order[order.index(index) + 1:]
+            following = next((self._every[i].name for i in later if self._aside[i] is None), "")
+        log.warning("%s: %s is set aside for the rest of this run (%s)%s", self.purpose, self._every[index].name, error,
                     f"; asking {following} instead" if following else "; no other model is left")
 
-    def _count(self, index: int) -> None:
+    def _count(self, index: int, position: int) -> None:
+        """One answer by the model at ``index`` of the record, the ``position``-th model of the chat's order."""
         with self._lock:
             self._answered[index] += 1
-        if index:
-            log.info("%s: answered by %s, model %d of the list", self.purpose, self.models[index].name, index + 1)
+            if position:
+                self._instead[index] += 1
+        if position:
+            log.info("%s: answered by %s, model %d of the list", self.purpose, self._every[index].name, position + 1)
 
 
 class ChatModels(Fallback):
-    """llm.model and llm.fallback, or the vision models: chat messages in, one text out."""
+    """llm.model and llm.fallback (and the llm.choices models), or the vision models: chat messages in, one text out."""
 
-    def reply(self, messages: list[dict[str, Any]], *, retrying: Retrying = once, time_left: Callable[[], float] = unlimited) -> str:
-        return self.call(lambda model: model.reply(messages), retrying=retrying, time_left=time_left)
+    def reply(self, messages: list[dict[str, Any]], *, retrying: Retrying = once, time_left: Callable[[], float] = unlimited,
+              first: Any = None) -> str:
+        return self.call(lambda model: model.reply(messages), retrying=retrying, time_left=time_left, first=first)
 
 
 class SpeechModels(Fallback):

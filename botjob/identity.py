@@ -22,14 +22,16 @@ COMMANDS = [
     {"command": "help", "description": "How to use it"},
     {"command": "reset", "description": "Forget our conversation"},  # offered only when the bot remembers
     {"command": "persona", "description": "How I answer here: /persona who I should be"},  # only when it keeps personas
+    {"command": "model", "description": "Which model answers here: /model name or number"},  # only with llm.choices
     {"command": "image", "description": "Draw a picture: /image what to draw"},  # only when it draws
 ]
 
-def bot_commands(remembers: bool, draws: bool = False, *, personas: bool = False) -> list[dict[str, str]]:
+def bot_commands(remembers: bool, draws: bool = False, *, personas: bool = False, models: bool = False) -> list[dict[str, str]]:
     """The command menu: /reset only for a bot with memory, which has something to forget; /image
     only for a bot that draws; /persona only where personas can be kept (chat.personas and
-    BOTJOB_STATE_KEY): without the key it could only say that it is not available."""
-    offered = {"reset": remembers, "image": draws, "persona": personas}
+    BOTJOB_STATE_KEY): without the key it could only say that it is not available; /model only
+    where the owner offers models to pick from (llm.choices)."""
+    offered = {"reset": remembers, "image": draws, "persona": personas, "model": models}
     return [c for c in COMMANDS if offered.get(c["command"], True)]
 
 

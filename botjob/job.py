@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from . import conversation
-from .answering import Answerer, Helpers, MediaModels, Memory, Model, Personas, Usage
+from .answering import Answerer, Choices, Helpers, MediaModels, Memory, Model, Personas, Usage
 from .chat_rules import chat_rules
 from .config import Config
 from .conversation import Action, BotIdentity, ChatRules, Work
@@ -36,6 +36,7 @@ from .pacing import Pacer
 from .retrying import retry
 from .run_report import RunReport
 from .state import StateStore
+from .stats import StatsBook
 from .telegram import TelegramClient
 from .turns import Turns
 
@@ -59,6 +60,8 @@ class BatchJob:
         media: MediaModels = MediaModels(),
         pictures_usage: Usage | None = None,
         personas: Personas | None = None,
+        stats: StatsBook | None = None,
+        choices: Choices | None = None,
         schedule: Callable[[], str] = lambda: "every few minutes",
         stay: float = 0.0,
         show_text: bool = False,
@@ -70,6 +73,8 @@ class BatchJob:
         self.bot, self.model, self.store, self.config = bot, model, store, config
         self.memory, self.usage, self.media, self.pictures_usage = memory, usage, media, pictures_usage
         self.personas = personas  # None: /persona is off, or there is no BOTJOB_STATE_KEY to keep personas with
+        self.stats = stats  # None: no access.owners, so no /stats and no state/stats.json
+        self.choices = choices  # /model: None without llm.choices (or in a dry run, which asks no model)
         self._schedule = schedule  # read only when a greeting needs it
         self.stay = stay  # run.stay in seconds, "auto" already decided (wiring.stay_seconds)
         self.show_text = show_text  # local debugging only; never set inside GitHub Actions
@@ -77,8 +82,9 @@ class BatchJob:
         self.pacer = pacer or Pacer()
         self._deadline = 0.0
         self._counting = threading.Lock()  # report counters and the daily usage, shared by the workers
-        self._moves = MovedChats(memory, usage, self._counting, personas=personas)
-        self._me = Identity(bot, store, bot_commands(memory is not None, media.pictures is not None, personas=personas is not None),
+        self._moves = MovedChats(memory, usage, self._counting, personas=personas, models=choices)
+        self._me = Identity(bot, store, bot_commands(memory is not None, media.pictures is not None, personas=personas is not None,
+                                                     models=bool(config.llm.choices)),
                             retrying=self._retrying, beside=self._beside, lock=self._counting)
         self._identity = BotIdentity(0)
         self._listening = Listening(0.0, 0.0)
@@ -117,6 +123,8 @@ class BatchJob:
         if not dry_run:
             self._listening.tell(report, self.clock())
             follow_trouble(self.store, report, now=self.wall_clock(), alert_after=self.config.run.alert_after)
+            if self.stats is not None:
+                self.stats.record(report)  # after follow_trouble: a trouble that lasted stopped the run for the owner
         return report
 
     def _look(self, ledger: Ledger, report: RunReport, cap: int) -> None:
@@ -138,7 +146,7 @@ class BatchJob:
         """Answer everything waiting, chats in parallel, fetching again when more may wait; then listen on
         for as long as ``self._listening`` says."""
         turns = Turns(report, ledger, self.config, clock=self.clock, deadline=self._deadline, counting=self._counting,
-                      stopping=self._stopping, listening=self._listening, moves=self._moves)
+                      stopping=self._stopping, listening=self._listening, moves=self._moves, stats=self.stats)
         delivery = Delivery(
             self.bot, self.pacer, ledger, retries=self.config.run.retries, time_left=self._time_left,
             sleep=self.sleep, moved=self._moves.where, on_moved=self._moves.moved,
@@ -151,7 +159,8 @@ class BatchJob:
         turns.answerer = Answerer(
             self.bot, self.model, self.config, delivery, helpers,
             media=self.media, memory=self.memory, usage=self.usage, pictures_usage=self.pictures_usage,
-            personas=self.personas,
+            personas=self.personas, choices=self.choices,
+            stats=self._stats_in_words if self.stats is not None else None,
         )
         intake = Intake(self.bot, ledger, report, retrying=self._retrying, clock=self.clock)
         running: dict[Future[None], int] = {}
@@ -225,7 +234,12 @@ class BatchJob:
     @functools.cached_property
     def rules(self) -> ChatRules:
         return chat_rules(self.config, self._schedule(), self.media, remembers=self.memory is not None,
-                          keeps_personas=self.personas is not None)
+                          keeps_personas=self.personas is not None, counts=self.stats is not None)
+
+    def _stats_in_words(self, report: RunReport) -> str:
+        """An owner's /stats: the days kept, with this run's counts so far (its models' too)."""
+        assert self.stats is not None
+        return self.stats.reply(report, [used for models in self._model_lists() if (used := models.used()) is not None])
 
     def _model_lists(self) -> list[Fallback]:
         """The lists of models this job asks (chat, hearing, reading images, drawing); a dry run's has none."""

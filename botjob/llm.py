@@ -211,8 +211,8 @@ class HostedModel:
         )
 
     def _provider_setting(self) -> str:
-        if self.setting == "llm.fallback":
-            return "provider of its llm.fallback entry"
+        if self.setting in ("llm.fallback", "llm.choices"):
+            return f"provider of its {self.setting} entry"
         return self.setting.replace("_model", "_provider") if self.setting.startswith("media.") else "llm.provider"
 
     @property

@@ -15,6 +15,7 @@ class ModelTally:
     answered: int = 0
     set_aside: str = ""
     fix: str = ""  # how the owner fixes what set it aside
+    instead: int = 0  # of ``answered``, the answers it gave as a fallback: an earlier model of that chat's order could not
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class ModelsUsed:
 
     @property
     def fell_back(self) -> bool:
-        """Another model than the first answered: the owner hears who and why. (When none answered, the
-        run's error says why, model by model.)"""
-        return any(model.answered for model in self.models[1:])
+        """A model answered in place of one asked before it (the owner's first, or a chat's /model
+        choice): the owner hears who and why. (When none answered, the run's error says why, model by model.)"""
+        return any(model.instead for model in self.models)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class RunReport:
     answered: int = 0  # updates that got their reply (a burst of three counts three)
     skipped: int = 0  # finished without a reply: not for the bot, or nothing to say
     failed: int = 0  # got an apology, or the chat could not receive the reply
+    apologies: int = 0  # of ``failed``: got a sorry instead of an answer (the rest: their reply was refused)
     would_answer: int = 0  # dry run: updates that would get a reply
     model_calls: int = 0
     model_seconds: list[float] = field(default_factory=list)

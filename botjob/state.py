@@ -27,8 +27,10 @@ USAGE_FILE = "usage.json"  # daily counts (memory.DailyUsage)
 PICTURES_FILE = "pictures.json"  # pictures drawn per chat today (memory.DailyUsage)
 TROUBLE_FILE = "trouble.json"  # when a passing trouble began, while it lasts
 CADENCE_FILE = "cadence.json"  # how far apart GitHub really started the scheduled runs (botjob.cadence)
+STATS_FILE = "stats.json"  # the owner's /stats: counts per day, no chat ids (botjob.stats)
 MEMORY_DIR = "memory"  # encrypted chat memory (memory.ChatMemory)
 PERSONAS_DIR = "personas"  # each chat's own system prompt, encrypted (personas.ChatPersonas)
+CHOSEN_MODELS_FILE = "models.json"  # the model each chat picked with /model, under keyed names (model_choice.ChosenModels)
 
 
 @dataclass(frozen=True)

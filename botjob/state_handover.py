@@ -19,9 +19,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from botjob import model_choice, stats
 from botjob.errors import BotjobError, Failure
 from botjob.state import (
-    CADENCE_FILE, MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, PROFILE_FILE, TROUBLE_FILE, USAGE_FILE,
+    CADENCE_FILE, CHOSEN_MODELS_FILE, MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, PROFILE_FILE, STATS_FILE,
+    TROUBLE_FILE, USAGE_FILE,
     write_atomically,
 )
 
@@ -148,6 +150,10 @@ def _same_as_checkouts(path: Path, mode: os.stat_result, theirs: Path) -> bool:
 def _kind_of(name: str) -> str | None:
     if name in JSON_FILES:
         return "json"
+    if name == STATS_FILE:
+        return "stats"  # the owner's counts: checked to the last field (stats.parse), as they may be public
+    if name == CHOSEN_MODELS_FILE:
+        return "models"  # each chat's /model pick: keyed names, model names and times only (model_choice.shape_problem)
     if SET_ASIDE.fullmatch(name):
         return "set-aside"  # a copy of a damaged offset.json: damaged is its shape
     folder, _, leaf = name.rpartition("/")
@@ -165,6 +171,18 @@ def _shape_problem(kind: str, content: bytes) -> str | None:
         except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past what json can read
             return "not JSON"
         return None if isinstance(document, dict) else "not a JSON object"
+    if kind == "stats":
+        try:
+            document = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return "not JSON"
+        return stats.shape_problem(document)
+    if kind == "models":
+        try:
+            document = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return "not JSON"
+        return model_choice.shape_problem(document)
     if kind in ("memory", "persona"):
         return None if _is_fernet_token(content.strip()) else "not a Fernet token"
     return None

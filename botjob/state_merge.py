@@ -4,7 +4,9 @@ Two runs (or a run and the owner) may both change state/. Taking either side
 whole would lose what the other one saved, so each file is merged by its
 meaning: the offset is the higher one with the finished ids of both above it,
 daily counts the larger per chat, a chat's memory or persona the newer file
-(padding does not touch the token's time: it is inside the encryption).
+(padding does not touch the token's time: it is inside the encryption), the
+owner's stats the larger per day and counter (stats.merge), each chat's /model
+pick the newer (model_choice.merge).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import binascii
 import json
 from pathlib import PurePosixPath
 
-from botjob.state import MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, USAGE_FILE
+from botjob import model_choice, stats
+from botjob.state import CHOSEN_MODELS_FILE, MEMORY_DIR, OFFSET_FILE, PERSONAS_DIR, PICTURES_FILE, STATS_FILE, USAGE_FILE
 
 
 def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
@@ -28,9 +31,13 @@ def merge_state_file(name: str, theirs: str, ours: str) -> str | None:
             return _merge_offsets(json.loads(theirs), json.loads(ours))
         if path.as_posix() in (USAGE_FILE, PICTURES_FILE):
             return _merge_usage(json.loads(theirs), json.loads(ours))
+        if path.as_posix() == STATS_FILE:
+            return json.dumps(stats.merge(json.loads(theirs), json.loads(ours))) + "\n"
+        if path.as_posix() == CHOSEN_MODELS_FILE:
+            return json.dumps(model_choice.merge(json.loads(theirs), json.loads(ours))) + "\n"
         if path.parent.as_posix() in (MEMORY_DIR, PERSONAS_DIR):
             return theirs if _fernet_time(theirs) > _fernet_time(ours) else ours
-    except (ValueError, TypeError, AttributeError, KeyError):
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
         return None  # a side that is not what it should be: ours, as before
     return None
 

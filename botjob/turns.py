@@ -14,6 +14,7 @@ from .errors import BotjobError
 from .listening import Listening
 from .moved_chats import MovedChats
 from .run_report import RunReport
+from .stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Turns:
         stopping: threading.Event,
         listening: Listening,
         moves: MovedChats,
+        stats: StatsBook | None = None,
     ) -> None:
         self.report = report
         self.ledger = ledger
@@ -46,6 +48,7 @@ class Turns:
         self.stopping = stopping
         self.listening = listening
         self.moves = moves
+        self.stats = stats  # the owner's counts (access.owners), kept as the run goes
         self.answerer: Answerer | None = None
         self.reasons: list[str] = []
         self.failures: list[BotjobError] = []
@@ -86,6 +89,8 @@ class Turns:
             # question tends to follow it); the refusal to someone not allowed does not.
             if outcome == "answered" and not (work.action is Action.SAY and work.text == self.config.access.refusal):
                 self.listening.answered(self.clock())
+            if outcome == "answered" and self.stats is not None:
+                self.stats.answered(work, self.moves.where(work.chat_id))
         log.info("update %s %s", work.ids, outcome)
 
     def _why_stop(self, work: Work) -> str:

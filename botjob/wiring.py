@@ -8,17 +8,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import Config, ModelChoice, model_choices
+from .config import Config, ModelChoice, check_choice_names, model_choices
 from .conversation import UNMEASURED_WAIT, WAIT, measured_wait
 from .environment import bot_token, check_address, hf_token, how_to_set, model_url, state_key, telegram_api_url
 from .errors import ConfigError
-from .answering import MediaModels, Memory, Personas, Usage
+from .answering import Choices, MediaModels, Memory, Personas, Usage
 from .fallback import ChatModels
 from .job import BatchJob
 from .llm import ChatModel, ModelTarget
 from .pacing import Pacer
 from .schedule import DEFAULT_WORKFLOW
-from .state import MEMORY_DIR, PERSONAS_DIR, PICTURES_FILE, USAGE_FILE, Cadence, StateStore
+from .state import CHOSEN_MODELS_FILE, MEMORY_DIR, PERSONAS_DIR, PICTURES_FILE, STATS_FILE, USAGE_FILE, Cadence, StateStore
+from .stats import StatsBook
 from .telegram import TelegramClient
 
 
@@ -32,15 +33,64 @@ def model_target(config: Config, env: Mapping[str, str]) -> ModelTarget:
 
 
 def chat_models(config: Config, env: Mapping[str, str], *, max_tokens: int | None = None) -> ChatModels:
-    """llm.model (or BOTJOB_LLM_URL), then each llm.fallback entry, asked in that order. Each checks its
-    token now but imports the inference client only for its first question. The fallback models are chat
-    models: llm.task is the first one's."""
+    """llm.model (or BOTJOB_LLM_URL), then each llm.fallback entry, asked in that order; and the llm.choices
+    models, each asked first for the chats that picked it (/model), then that order. One model object per
+    distinct model, shared: a model set aside in a run is set aside for every chat that asks it. Each checks
+    its token now but imports the inference client only for its first question. The fallback and choice
+    models are chat models: llm.task is the first one's."""
     common: dict[str, Any] = {"token": hf_token(env), "timeout": config.llm.timeout,
                               "max_tokens": max_tokens or config.llm.max_tokens, "temperature": config.llm.temperature}
     first = ChatModel(model_target(config, env), task=config.llm.task, **common)
     fallback = [ChatModel(ModelTarget.of(choice, config.llm.provider), setting="llm.fallback", **common)
                 for choice in config.llm.fallback]
-    return ChatModels([first, *fallback], what="model")
+    known: dict[tuple[str, str, str], ChatModel] = {}
+    for model in (first, *fallback):
+        known.setdefault(same_model(model.target), model)
+    chosen = []
+    for target in choice_targets(config, env):
+        if same_model(target) not in known:
+            known[same_model(target)] = ChatModel(target, setting="llm.choices", **common)
+            chosen.append(known[same_model(target)])
+    return ChatModels([first, *fallback], chosen=chosen, what="model")
+
+
+def choice_targets(config: Config, env: Mapping[str, str]) -> list[ModelTarget]:
+    """Where each llm.choices entry is asked. A name alone is a model of the owner's server (BOTJOB_LLM_URL,
+    else llm.base_url), sent as the request's model name, when there is one; else a Hugging Face model id,
+    as is an entry with a provider. A URL entry is a server of its own."""
+    server = model_url(env, config.llm.base_url)
+    check_choice_names(config.llm, config.source, server=bool(server))
+    return [ModelTarget(model=server, base_url=server, endpoint_model=choice.model)
+            if server and not (choice.url or choice.provider) else ModelTarget.of(choice, config.llm.provider)
+            for choice in config.llm.choices]
+
+
+def same_model(target: ModelTarget) -> tuple[str, str, str]:
+    """What tells two models apart: a server and the name it is asked for, or a Hub id and its provider."""
+    return ("server", target.base_url, target.endpoint_model) if target.base_url else ("hub", target.model, target.provider)
+
+
+def offered_models(config: Config, env: Mapping[str, str], models: ChatModels) -> list[Any]:
+    """llm.choices in the owner's order, each with what /model calls it and the very model object ``models`` asks."""
+    from .model_choice import Offered
+
+    by_model: dict[tuple[str, str, str], Any] = {}
+    for model in (*models.models, *models.chosen):
+        by_model.setdefault(same_model(model.target), model)
+    return [Offered(choice.label, by_model[same_model(target)]) for choice, target in zip(config.llm.choices, choice_targets(config, env))]
+
+
+def model_choices_of(config: Config, env: Mapping[str, str], models: ChatModels, state_dir: Path, secret: str) -> Choices | None:
+    """/model: the owner's llm.choices, and where each chat's pick is kept (state/models.json, names keyed
+    with ``secret``); None without llm.choices."""
+    if not config.llm.choices:
+        return None
+    from .model_choice import ChosenModels, ModelChoices
+
+    server = model_url(env, config.llm.base_url)
+    default = (config.llm.endpoint_model or ModelChoice(url=server).label) if server else config.llm.model
+    return ModelChoices(offered_models(config, env, models), ChosenModels(state_dir / CHOSEN_MODELS_FILE, secret),
+                        default=default, default_model=models.first)
 
 
 def telegram_client(config: Config, env: Mapping[str, str]) -> TelegramClient:
@@ -102,6 +152,8 @@ def build_job(
         media=media,
         pictures_usage=_pictures_usage(config, Path(state_dir), key or bot_token(env)) if media.pictures else None,
         personas=_personas(config, Path(state_dir), key),
+        stats=_stats(config, store, key or bot_token(env)),
+        choices=None if dry_run else model_choices_of(config, env, model, Path(state_dir), key or bot_token(env)),
         schedule=schedule_in_words,
         stay=stay_seconds(config, env),
         show_text=show_text,
@@ -189,6 +241,13 @@ def _personas(config: Config, state_dir: Path, state_key: str) -> Personas | Non
     from .personas import ChatPersonas
 
     return ChatPersonas(state_dir / PERSONAS_DIR, state_key)
+
+
+def _stats(config: Config, store: StateStore, secret: str) -> StatsBook | None:
+    """The owner's counts for /stats, kept only for a bot that has owners to ask (a public repository shows them)."""
+    if not config.access.owners:
+        return None
+    return StatsBook(store.directory / STATS_FILE, secret, cadence=store.load_cadence)
 
 
 def _usage(config: Config, state_dir: Path, secret: str) -> Usage | None:

@@ -10,6 +10,7 @@ import threading
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"  # before huggingface_hub is imported anywhere
 
 from collections.abc import Iterator
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,26 @@ def make_job(env: dict[str, str], state_dir: Path, clock: FakeClock):
         return job
 
     return make
+
+
+class Calendar:
+    """Today's UTC date, as the daily counts and the owner's stats see it; move it with `.today += timedelta(days=1)`."""
+
+    def __init__(self) -> None:
+        self.today = date(2030, 3, 14)
+
+
+@pytest.fixture
+def calendar(monkeypatch) -> Calendar:
+    from botjob import memory, stats
+
+    calendar = Calendar()
+
+    class FrozenDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noon UTC of the calendar's day
+            return datetime.combine(calendar.today, datetime.min.time().replace(hour=12), tzinfo=timezone.utc)
+
+    monkeypatch.setattr(memory, "datetime", FrozenDatetime)
+    monkeypatch.setattr(stats, "datetime", FrozenDatetime)
+    return calendar

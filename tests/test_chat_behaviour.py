@@ -15,14 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
-from botjob import memory as memory_module
 from botjob import wiring
 from botjob.config import AccessSettings, ChatSettings, Config, ReplySettings, parse_config
 from botjob.conversation import utf16_len
@@ -84,26 +83,6 @@ def make_memory_job(env, state_dir, clock):
 def schedule_worked_out_once(monkeypatch) -> None:
     """Every job reads the workflow's cron line for /start and /help; the answer never changes here."""
     monkeypatch.setattr(wiring, "schedule_in_words", schedule, raising=False)
-
-
-class Calendar:
-    """Today's UTC date, as the daily limit sees it; move it with `.today += timedelta(days=1)`."""
-
-    def __init__(self) -> None:
-        self.today = date(2030, 3, 14)
-
-
-@pytest.fixture
-def calendar(monkeypatch) -> Calendar:
-    calendar = Calendar()
-
-    class FrozenDatetime(datetime):
-        @classmethod
-        def now(cls, tz=None):  # noon UTC of the calendar's day
-            return datetime.combine(calendar.today, datetime.min.time().replace(hour=12), tzinfo=timezone.utc)
-
-    monkeypatch.setattr(memory_module, "datetime", FrozenDatetime)
-    return calendar
 
 
 # ----------------------------------------------------------------------------- helpers
