@@ -27,6 +27,7 @@ from .sandbox.media import png_image, speech_audio
 FOLDER = ".botjob-sandbox"  # in the folder it starts in: the settings and state/ that the pasted commands name
 FIRST_USER = "Alice"
 FIRST_CHAT = 1001
+SANDBOX_STATE_KEY = "sandbox-key-for-trying-persona-and-memory"  # the same every session: pasted lines keep working
 WORDS_PER_SECOND = 2.5  # how long a /voice note lasts when the person gives no length
 LOOK_EVERY = 0.1  # seconds between looks for the bot's new answers: soon enough for a person reading
 LINGER = 300  # the run that keeps answering: within run.time_budget's default of 480 s
@@ -86,6 +87,8 @@ def instructions(telegram: TelegramSandbox, model: ModelSandbox, folder: Path, *
         "# botjob's default settings, with voice notes, photos and /image served by the stand-in model",
         "# (leave this line out to try your own botjob.yaml):",
         f"export BOTJOB_CONFIG={shlex.quote(str(folder / 'botjob.yaml'))}",
+        "# A key for what the bot keeps encrypted (/persona, memory): a sandbox's own, not a secret.",
+        f"export BOTJOB_STATE_KEY={SANDBOX_STATE_KEY}",
         "# HF_TOKEN is not needed: nothing here asks for one.",
         "",
         "Then try:",
@@ -103,7 +106,12 @@ def instructions(telegram: TelegramSandbox, model: ModelSandbox, folder: Path, *
 def sandbox_settings(model_url: str) -> str:
     return (
         "# Written by `python -m botjob sandbox`, and removed when it stops: botjob's defaults,\n"
-        "# with voice notes, photos and /image served by the stand-in model.\n"
+        "# with voice notes, photos and /image served by the stand-in model, two models to pick\n"
+        "# with /model (names the stand-in serves), and the first user an owner who may ask /stats.\n"
+        "llm:\n"
+        "  choices: [sandbox/echo, sandbox/parrot]\n"
+        "access:\n"
+        f"  owners: [{FIRST_CHAT}]\n"
         "media:\n"
         f"  speech_model: {model_url}/speech\n"
         f"  vision_model: {model_url}/v1\n"
