@@ -8,11 +8,13 @@ answered within seconds). Never past the time budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .run_report import RunReport
 
 MAX_POLL = 25  # seconds of one long poll: well inside telegram.timeout's allowance for it
+LATE_ENOUGH = 0.1  # seconds of listening left that are not worth another whole-second poll
 
 
 @dataclass
@@ -29,13 +31,17 @@ class Listening:
         self.last_answer = now
 
     def poll(self, now: float, *, answered: int) -> int:
-        """Whole seconds to long-poll for new messages now, with nothing in hand; 0: stop listening."""
-        left = min(self._end(), self.deadline) - now
-        if left < 1:
+        """Whole seconds to long-poll for new messages now, with nothing in hand; 0: stop listening.
+
+        Telegram takes whole seconds: the last poll rounds up, so a run listens its full linger or
+        stay (ending less than a second after it), but rounds down at the time budget, never past.
+        """
+        left, budget = self._end() - now, self.deadline - now
+        if left < LATE_ENOUGH or budget < 1:
             return 0
         if self.since is None:
             self.since, self.answered_before = now, answered
-        return int(min(MAX_POLL, left))
+        return min(MAX_POLL, math.ceil(left), int(budget))
 
     def why_done(self) -> str:
         """Why a run with nothing in hand ends now."""
